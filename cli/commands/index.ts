@@ -1,8 +1,15 @@
 import type { Command } from './types.ts';
 import { migrateCommand } from './migrate.ts';
+import { runCommand, captureCommand, syncCommand, reconcilerCommand } from './serve.ts';
+import { tokenCommand } from './token.ts';
 
 export type { Command, CommandContext } from './types.ts';
 
 export const COMMANDS: Record<string, Command> = {
   migrate: migrateCommand,
+  run: runCommand,
+  capture: captureCommand,
+  sync: syncCommand,
+  reconciler: reconcilerCommand,
+  token: tokenCommand,
 };

@@ -1,0 +1,109 @@
+// Avro schema of the change-event envelope of one topic, from the columns of its rows. Every column is
+// optional (["null", T], default null) so that a column added to a legacy table is a backward-compatible
+// new version; money and timestamps are strings (exact decimal and ISO text), booleans and 32-bit
+// integers keep their Avro types.
+import type { Envelope } from './envelope.ts';
+import type { RawRow } from '../../services/domain/change-event.ts';
+
+const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function avroNameOk(name: string): boolean {
+  return AVRO_NAME.test(name);
+}
+
+function namespaceOf(topic: string): string {
+  return topic
+    .split('.')
+    .map((part) => part.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1'))
+    .join('.');
+}
+
+export function avroSchemaFor(topic: string, columns: { name: string; type: 'string' | 'int' | 'boolean' }[]) {
+  for (const c of columns) if (!avroNameOk(c.name)) throw new Error(`column ${JSON.stringify(c.name)} is not a valid Avro field name`);
+  const row = {
+    type: 'record',
+    name: 'Value',
+    fields: columns.map((c) => ({ name: c.name, type: ['null', c.type], default: null })),
+  };
+  return {
+    type: 'record',
+    name: 'Envelope',
+    namespace: namespaceOf(topic),
+    fields: [
+      { name: 'op', type: 'string' },
+      { name: 'before', type: ['null', row], default: null },
+      { name: 'after', type: ['null', 'Value'], default: null },
+      { name: 'unchanged_toast', type: { type: 'array', items: 'string' }, default: [] },
+      {
+        name: 'source',
+        type: {
+          type: 'record',
+          name: 'Source',
+          fields: [
+            { name: 'version', type: 'int' },
+            { name: 'connector', type: 'string' },
+            { name: 'name', type: 'string' },
+            { name: 'schema', type: 'string' },
+            { name: 'table', type: 'string' },
+            { name: 'lsn', type: 'string' },
+            { name: 'seq', type: 'int' },
+            { name: 'txId', type: ['null', 'string'], default: null },
+            { name: 'ts_ms', type: 'long' },
+            { name: 'ts', type: 'string' },
+            { name: 'snapshot', type: 'string' },
+            { name: 'pg_snapshot', type: ['null', 'string'], default: null },
+            { name: 'chunk_id', type: ['null', 'string'], default: null },
+            { name: 'request_id', type: ['null', 'string'], default: null },
+          ],
+        },
+      },
+      { name: 'marker', type: ['null', 'string'], default: null },
+      { name: 'ts_ms', type: 'long' },
+    ],
+  };
+}
+
+function rowRecord(row: RawRow | null, columns: { name: string }[]): Record<string, unknown> | null {
+  if (!row) return null;
+  const out: Record<string, unknown> = {};
+  for (const c of columns) out[c.name] = row[c.name] ?? null;
+  return out;
+}
+
+export function toAvroRecord(envelope: Envelope, columns: { name: string }[]): Record<string, unknown> {
+  return {
+    op: envelope.op,
+    before: rowRecord(envelope.before, columns),
+    after: rowRecord(envelope.after, columns),
+    unchanged_toast: envelope.unchanged_toast,
+    source: envelope.source,
+    marker: envelope.marker ? JSON.stringify(envelope.marker) : null,
+    ts_ms: envelope.ts_ms,
+  };
+}
+
+/** Back to the envelope shape: nulls of a key-only `before` dropped, unchanged TOAST columns removed. */
+export function fromAvroRecord(record: unknown): unknown {
+  if (typeof record !== 'object' || record === null) return record;
+  const r = record as Record<string, unknown>;
+  const unchanged = Array.isArray(r.unchanged_toast) ? (r.unchanged_toast as string[]) : [];
+  const plain = (row: unknown, dropNulls: boolean): unknown => {
+    if (typeof row !== 'object' || row === null) return row;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(row)) {
+      if (unchanged.includes(k)) continue;
+      if (dropNulls && v === null) continue;
+      out[k] = v;
+    }
+    return out;
+  };
+  let marker: unknown = null;
+  if (typeof r.marker === 'string') {
+    try {
+      marker = JSON.parse(r.marker);
+    } catch {
+      marker = r.marker;
+    }
+  }
+  return { ...r, before: plain(r.before, true), after: plain(r.after, false), marker };
+}

@@ -1,0 +1,76 @@
+// The sync's input from Kafka: a consumer group over the table topics and the heartbeat topic. Offsets
+// are committed to Kafka only after the handler resolves, i.e. after the database transaction that
+// applied the batch has committed; a batch whose handler fails is fetched again.
+import type { Consumer, Kafka } from 'kafkajs';
+import type { EventSource, IncomingBatch } from '../../services/domain/ports.ts';
+import type { Logger } from '../../services/runtime/logger.ts';
+
+export interface KafkaSourceOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: string[];
+  logger: Logger;
+  /** partitions processed at the same time (each in its own database transaction) */
+  partitionsConsumedConcurrently?: number;
+}
+
+export class KafkaEventSource implements EventSource {
+  private readonly consumer: Consumer;
+  private readonly options: KafkaSourceOptions;
+  private stopped = false;
+
+  constructor(options: KafkaSourceOptions) {
+    this.options = options;
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId,
+      allowAutoTopicCreation: true,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+  }
+
+  async run(handler: (batch: IncomingBatch) => Promise<void>): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        await handler({
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: batch.highWatermark,
+          heartbeat,
+          messages: batch.messages.map((m) => ({
+            origin: { topic: batch.topic, partition: batch.partition, offset: m.offset },
+            key: m.key ? m.key.toString('utf8') : null,
+            value: m.value,
+            headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
+          })),
+        });
+        const last = batch.lastOffset();
+        resolveOffset(last);
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      },
+    });
+  }
+
+  pause(): void {
+    this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+  }
+
+  resume(): void {
+    this.consumer.resume(this.options.topics.map((topic) => ({ topic })));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    // kafkajs lets the batch in progress finish before it disconnects
+    await this.consumer.disconnect();
+  }
+}

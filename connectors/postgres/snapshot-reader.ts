@@ -1,0 +1,67 @@
+// Snapshot reads of the legacy tables: one short REPEATABLE READ transaction per chunk (never a
+// long-running transaction on the source), returning the rows with the pg_snapshot they were read
+// under — what the sync compares streamed changes against.
+import type pg from 'pg';
+import type { CapturedTable, RawRow } from '../../services/domain/change-event.ts';
+import { normalizePgText, RAW_TEXT_TYPES } from './pg-text.ts';
+import { quoteIdent } from './replication-setup.ts';
+
+export interface SnapshotRead {
+  /** pg_snapshot of the read, "xmin:xmax:xip,…" */
+  snapshot: string;
+  rows: RawRow[];
+}
+
+async function readOnly<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // bounded: a chunk read must never become the long transaction it is designed to avoid
+    await client.query(`SET LOCAL statement_timeout = 60000`);
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+async function selectRows(client: pg.PoolClient, text: string, values: unknown[]): Promise<RawRow[]> {
+  const res = await client.query({ text, values, rowMode: 'array', types: RAW_TEXT_TYPES });
+  const fields = res.fields;
+  return (res.rows as (string | null)[][]).map((cells) => {
+    const row: RawRow = {};
+    for (let i = 0; i < fields.length; i++) row[fields[i]!.name] = normalizePgText(fields[i]!.dataTypeID, cells[i] ?? null);
+    return row;
+  });
+}
+
+async function currentSnapshot(client: pg.PoolClient): Promise<string> {
+  const r = await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+  return r.rows[0]!.s;
+}
+
+/** The next chunk of a table in primary-key order, after `afterKey` (exclusive). */
+export async function readTableChunk(pool: pg.Pool, table: CapturedTable, afterKey: string | null, limit: number): Promise<SnapshotRead> {
+  return readOnly(pool, async (client) => {
+    const snapshot = await currentSnapshot(client);
+    const rows =
+      afterKey === null
+        ? await selectRows(client, `SELECT * FROM ${quoteIdent(table)} ORDER BY id LIMIT $1`, [limit])
+        : await selectRows(client, `SELECT * FROM ${quoteIdent(table)} WHERE id > $1 ORDER BY id LIMIT $2`, [afterKey, limit]);
+    return { snapshot, rows };
+  });
+}
+
+/** One loan and all its payments, in one consistent read. */
+export async function readLoanWithPayments(pool: pg.Pool, prestamoId: string): Promise<{ snapshot: string; loan: RawRow | null; payments: RawRow[] }> {
+  return readOnly(pool, async (client) => {
+    const snapshot = await currentSnapshot(client);
+    const loans = await selectRows(client, `SELECT * FROM "Prestamo" WHERE id = $1`, [prestamoId]);
+    const payments = await selectRows(client, `SELECT * FROM "PagoPrestamo" WHERE "prestamoId" = $1 ORDER BY id`, [prestamoId]);
+    return { snapshot, loan: loans[0] ?? null, payments };
+  });
+}

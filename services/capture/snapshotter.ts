@@ -1,0 +1,253 @@
+// The snapshot: rows that existed before the stream started (or a table to re-sync after a gap, or one
+// loan on demand) read in primary-key chunks, each in a short REPEATABLE READ transaction whose
+// pg_snapshot travels with its rows. After each read a watermark row is written to the signal table;
+// when it comes through the replication stream, the capture emits the chunk there, in order with the
+// changes. The sync decides "newer" by transaction visibility, so a chunk never overwrites a change its
+// snapshot did not see. Progress (a cursor per table) is stored after every chunk: a crash resumes at
+// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer.
+import type pg from 'pg';
+import type { Logger } from '../runtime/logger.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import { errorMessage } from '../runtime/errors.ts';
+import { readControl, readComponents, measureSourceLoad } from '../runtime/control-plane.ts';
+import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
+import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
+import type { CaptureService } from './capture-service.ts';
+
+export interface SnapshotConfig {
+  chunkSize: number;
+  maxChunksInFlight: number;
+  throttleLagSeconds: number;
+  sourceLoadQuery: string | undefined;
+  sourceLoadThreshold: number | undefined;
+}
+
+interface RequestRow {
+  id: string;
+  scope: 'tables' | 'loan';
+  tables: string[];
+  target_id: string | null;
+  cursor: Record<string, { after: string | null; done: boolean; total?: number; read?: number }>;
+}
+
+interface ReadChunk {
+  table: CapturedTable;
+  rows: RawRow[];
+  scope: ChunkScope;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Snapshotter {
+  private readonly pool: pg.Pool;
+  private readonly capture: CaptureService;
+  private readonly config: SnapshotConfig;
+  private readonly logger: Logger;
+  private readonly metrics: Metrics;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private throttleReason: string | null = null;
+
+  constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; logger: Logger; metrics: Metrics }) {
+    this.pool = options.pool;
+    this.capture = options.capture;
+    this.config = options.config;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+  }
+
+  getThrottleReason(): string | null {
+    return this.throttleReason;
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Stops taking new chunks; a chunk waiting for its watermark is released by the capture's stop. */
+  requestStop(): void {
+    this.stopped = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const req = await this.nextRequest();
+        if (!req) {
+          await sleep(300);
+          continue;
+        }
+        await this.process(req);
+      } catch (err) {
+        if (this.stopped) break;
+        this.logger.error({ err: errorMessage(err) }, 'snapshot step failed; retrying');
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async nextRequest(): Promise<RequestRow | null> {
+    const capture = this.capture.getStatus();
+    if (capture.state !== 'streaming') return null;
+    // One loan on demand first: an operator is waiting for it.
+    const r = await this.pool.query<RequestRow>(
+      `SELECT id::text, scope, tables, target_id, cursor FROM prestamos_cdc.snapshot_requests
+        WHERE status IN ('pending', 'running') ORDER BY (scope = 'loan') DESC, id LIMIT 1`,
+    );
+    return r.rows[0] ?? null;
+  }
+
+  private async process(req: RequestRow): Promise<void> {
+    await this.pool.query(
+      `UPDATE prestamos_cdc.snapshot_requests SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')`,
+      [req.id],
+    );
+    if (req.scope === 'loan') {
+      const id = req.target_id!;
+      const read = await readLoanWithPayments(this.pool, id);
+      await this.emit(req.id, read.snapshot, [
+        { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id } },
+        { table: 'PagoPrestamo', rows: read.payments, scope: { kind: 'loan', prestamoId: id } },
+      ]);
+      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + (read.loan ? 1 : 0));
+    } else {
+      const tables = req.tables.filter(isCapturedTable).sort((a, b) => CAPTURED_TABLES.indexOf(a) - CAPTURED_TABLES.indexOf(b));
+      for (const table of tables) {
+        let cursor = req.cursor[table] ?? { after: null, done: false };
+        if (cursor.total === undefined) {
+          const c = await this.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${table}"`);
+          cursor = { ...cursor, total: Number(c.rows[0]!.n), read: 0 };
+        }
+        while (!cursor.done && !this.stopped) {
+          await this.waitForCapacity();
+          if (this.stopped) return;
+          const read = await readTableChunk(this.pool, table, cursor.after, this.config.chunkSize);
+          const lastKey = read.rows.length ? String(read.rows[read.rows.length - 1]!.id) : cursor.after;
+          const done = read.rows.length < this.config.chunkSize;
+          const scope: ChunkScope = { kind: 'range', afterKey: cursor.after, throughKey: done ? null : lastKey };
+          await this.emit(req.id, read.snapshot, [{ table, rows: read.rows, scope }]);
+          cursor = { after: lastKey, done, total: cursor.total, read: (cursor.read ?? 0) + read.rows.length };
+          await this.bump(req.id, table, cursor, read.rows.length);
+          this.metrics.snapshotRows.inc({ table }, read.rows.length);
+          this.metrics.snapshotProgress.set({ table }, done ? 1 : cursor.total ? Math.min(1, cursor.read! / cursor.total) : 0);
+        }
+      }
+      if (this.stopped) return;
+    }
+    // Emitted; applied once the sync has applied every chunk (whichever of the two comes last says so).
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT 1 FROM prestamos_cdc.snapshot_requests WHERE id = $1 FOR UPDATE', [req.id]);
+      await client.query(
+        `UPDATE prestamos_cdc.snapshot_requests
+            SET status = CASE WHEN EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)
+                              THEN 'emitted' ELSE 'applied' END,
+                emitted_at = now(),
+                applied_at = CASE WHEN EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)
+                                  THEN NULL ELSE now() END
+          WHERE id = $1`,
+        [req.id],
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    this.logger.info({ request: req.id, scope: req.scope, tables: req.tables, target: req.target_id }, 'snapshot request emitted');
+  }
+
+  /** Records the chunks, writes their watermark, and waits until the capture has emitted them. */
+  private async emit(requestId: string, snapshot: string, chunks: ReadChunk[]): Promise<void> {
+    const client = await this.pool.connect();
+    const ids: string[] = [];
+    let emitted: Promise<void>[] = [];
+    try {
+      await client.query('BEGIN');
+      for (const c of chunks) {
+        const keys = c.rows.map((r) => String(r.id));
+        const r = await client.query<{ id: string }>(
+          `INSERT INTO prestamos_cdc.snapshot_chunks (request_id, source_table, snapshot, first_key, last_key, row_count)
+           VALUES ($1, $2, $3::pg_snapshot, $4, $5, $6) RETURNING id::text`,
+          [requestId, c.table, snapshot, keys[0] ?? null, keys[keys.length - 1] ?? null, keys.length],
+        );
+        ids.push(r.rows[0]!.id);
+      }
+      const readTime = new Date().toISOString();
+      emitted = chunks.map((c, i) =>
+        this.capture.holdChunk({ chunkId: ids[i]!, requestId, table: c.table, rows: c.rows, scope: c.scope, snapshot, readTime }),
+      );
+      const wm = await client.query<{ lsn: string }>(
+        `INSERT INTO prestamos_cdc.signal (kind, payload) VALUES ('snapshot-watermark', $1::jsonb) RETURNING pg_current_wal_lsn()::text AS lsn`,
+        [JSON.stringify({ chunkIds: ids, requestId })],
+      );
+      await client.query('COMMIT');
+      await Promise.all(emitted);
+      await this.pool.query(
+        `UPDATE prestamos_cdc.snapshot_chunks SET emitted_at = now(), high_lsn = coalesce(high_lsn, $2::pg_lsn) WHERE id = ANY($1::bigint[])`,
+        [ids, wm.rows[0]!.lsn],
+      );
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      for (const id of ids) this.capture.releaseChunk(id, new Error('snapshot chunk abandoned'));
+      await Promise.allSettled(emitted);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async bump(requestId: string, table: CapturedTable, cursor: object, rows: number): Promise<void> {
+    await this.pool.query(
+      `UPDATE prestamos_cdc.snapshot_requests SET cursor = jsonb_set(cursor, ARRAY[$2::text], $3::jsonb), rows_emitted = rows_emitted + $4 WHERE id = $1`,
+      [requestId, table, JSON.stringify(cursor), rows],
+    );
+  }
+
+  /**
+   * Waits while the sync is behind (too many chunks emitted and not applied, or end-to-end lag above
+   * THROTTLE_LAG_SECONDS), while the apply is paused, or while the source-load query is above its
+   * threshold.
+   */
+  private async waitForCapacity(): Promise<void> {
+    let lastLoadCheck = 0;
+    let load: number | null = null;
+    for (;;) {
+      if (this.stopped) return;
+      const reason = await this.throttledBecause(lastLoadCheck, load).catch((err) => `throttle check failed: ${errorMessage(err)}`);
+      if (this.config.sourceLoadQuery && Date.now() - lastLoadCheck > 2000) {
+        lastLoadCheck = Date.now();
+        load = await measureSourceLoad(this.pool, this.config.sourceLoadQuery).catch(() => null);
+      }
+      this.throttleReason = reason;
+      this.metrics.throttled.set({ reason: 'lag' }, reason?.startsWith('lag') || reason?.startsWith('chunks') ? 1 : 0);
+      if (!reason) return;
+      await sleep(200);
+    }
+  }
+
+  private async throttledBecause(_lastLoadCheck: number, load: number | null): Promise<string | null> {
+    const inFlight = await this.pool.query<{ n: string }>(
+      `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_chunks WHERE emitted_at IS NOT NULL AND applied_at IS NULL`,
+    );
+    const n = Number(inFlight.rows[0]!.n);
+    this.metrics.snapshotChunksInFlight.set(n);
+    if (n >= this.config.maxChunksInFlight) return `chunks: ${n} emitted and not yet applied`;
+    const control = await readControl(this.pool);
+    if (control.paused) return `apply paused: ${control.reason ?? ''}`;
+    const syncs = await readComponents(this.pool, 30);
+    const lag = Math.max(0, ...syncs.filter((c) => c.component === 'sync').map((c) => Number(c.status.lagSeconds ?? 0)));
+    if (lag > this.config.throttleLagSeconds) return `lag: end-to-end lag ${lag.toFixed(1)} s above ${this.config.throttleLagSeconds} s`;
+    if (load !== null && this.config.sourceLoadThreshold !== undefined && load > this.config.sourceLoadThreshold) {
+      return `source load ${load} above ${this.config.sourceLoadThreshold}`;
+    }
+    return null;
+  }
+}

@@ -1,0 +1,77 @@
+// Starting the migration, phase by phase (gh-ost's migrator: one place that runs the phases in order):
+//   1. the migration objects, if missing (idempotent, lock_timeout, checksums);
+//   2. the publication (legacy tables, the signal and heartbeat tables);
+//   3. the replication slot (bounded wait for running transactions, naming them if it times out);
+//   4. the pipeline record, which the capture waits for before it streams;
+//   5. the first-load snapshot request for every captured table.
+// Calling it again changes nothing and says so.
+import type pg from 'pg';
+import type { Logger } from '../runtime/logger.ts';
+import { readPipeline, createSnapshotRequest, type PipelineRecord } from '../runtime/control-plane.ts';
+import { CAPTURED_TABLES } from '../domain/change-event.ts';
+import { migrate, type MigrationOutcome } from '../../connectors/postgres/migrator.ts';
+import { ensurePublication, ensureSlot } from '../../connectors/postgres/replication-setup.ts';
+
+export interface StartOptions {
+  databaseUrl: string;
+  pool: pg.Pool;
+  slotName: string;
+  publicationName: string;
+  topicPrefix: string;
+  lockTimeoutMs: number;
+  slotCreationTimeoutMs?: number;
+  requestedBy: string;
+  logger: Logger;
+}
+
+export interface StartResult {
+  alreadyStarted: boolean;
+  migrations: MigrationOutcome[];
+  publication: 'created' | 'updated' | 'unchanged';
+  slot: 'created' | 'exists';
+  snapshotRequestId: string | null;
+  pipeline: PipelineRecord;
+}
+
+export const INITIAL_LOAD_REASON = 'initial load';
+
+export async function startMigration(o: StartOptions): Promise<StartResult> {
+  const migrations = await migrate(o.databaseUrl, { logger: o.logger, lockTimeoutMs: o.lockTimeoutMs });
+  const existing = await readPipeline(o.pool);
+  if (existing && (existing.slotName !== o.slotName || existing.publication !== o.publicationName)) {
+    throw new Error(
+      `the migration was started with slot "${existing.slotName}" and publication "${existing.publication}"; ` +
+        `this process is configured with "${o.slotName}" and "${o.publicationName}"`,
+    );
+  }
+  const client = await o.pool.connect();
+  let publication: StartResult['publication'];
+  try {
+    publication = await ensurePublication(client, o.publicationName, o.lockTimeoutMs);
+  } finally {
+    client.release();
+  }
+  const slot = await ensureSlot(o.databaseUrl, o.slotName, o.slotCreationTimeoutMs ?? 60_000);
+  let snapshotRequestId: string | null = null;
+  const tx = await o.pool.connect();
+  try {
+    await tx.query('BEGIN');
+    const inserted = await tx.query(
+      `INSERT INTO prestamos_cdc.pipeline (name, slot_name, publication, topic_prefix, phase, started_by, started_at)
+       VALUES ('main', $1, $2, $3, 'snapshotting', $4, now()) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      [o.slotName, o.publicationName, o.topicPrefix, o.requestedBy],
+    );
+    if (inserted.rowCount) {
+      snapshotRequestId = await createSnapshotRequest(tx, { scope: 'tables', tables: [...CAPTURED_TABLES], reason: INITIAL_LOAD_REASON, requestedBy: o.requestedBy });
+    }
+    await tx.query('COMMIT');
+  } catch (err) {
+    await tx.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    tx.release();
+  }
+  const pipeline = (await readPipeline(o.pool))!;
+  o.logger.info({ slot, publication, snapshotRequestId, alreadyStarted: !snapshotRequestId }, 'migration started');
+  return { alreadyStarted: snapshotRequestId === null, migrations, publication, slot, snapshotRequestId, pipeline };
+}

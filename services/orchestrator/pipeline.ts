@@ -1,0 +1,161 @@
+// Assembles the pipeline's processes for one of the two modes:
+//   kafka   capture → Kafka (JSON, or Avro with the registry) → sync consumer group; DLQ topic
+//   inline  capture → in-process hand-off → sync, in one process; the slot is acknowledged after the apply
+// Any subset of {capture, sync} can run in a process; `run` starts both (plus the HTTP server).
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../runtime/config.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import type { Database } from '../../connectors/postgres/database.ts';
+import type { EventPublisher, EventSource, EventDecoder, DeadLetterSink } from '../domain/ports.ts';
+import { CAPTURED_TABLES } from '../domain/change-event.ts';
+import { InlineChannel } from '../../connectors/inline/inline-channel.ts';
+import { createKafka } from '../../connectors/kafka/kafka-client.ts';
+import { KafkaEventPublisher } from '../../connectors/kafka/kafka-publisher.ts';
+import { KafkaEventSource } from '../../connectors/kafka/kafka-source.ts';
+import { KafkaDeadLetterSink } from '../../connectors/kafka/dead-letter.ts';
+import { JsonEventCodec, AvroEventCodec, type EventEncoder } from '../../connectors/kafka/event-codec.ts';
+import { topicFor, heartbeatTopic } from '../../connectors/kafka/envelope.ts';
+import { CaptureService } from '../capture/capture-service.ts';
+import { Snapshotter } from '../capture/snapshotter.ts';
+import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+
+export type PipelineMode = 'kafka' | 'inline';
+
+export interface PipelineOptions {
+  config: Config;
+  databaseUrl: string;
+  database: Database;
+  logger: Logger;
+  metrics: Metrics;
+  mode: PipelineMode;
+  capture: boolean;
+  sync: boolean;
+}
+
+export interface RunningPipeline {
+  capture: CaptureService | undefined;
+  snapshotter: Snapshotter | undefined;
+  sync: SyncService | undefined;
+  mode: PipelineMode;
+  /** Graceful: capture drains and confirms, then the sync finishes its batch and commits. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export function instanceId(): string {
+  return `${os.hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+}
+
+export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline> {
+  const { config, logger, metrics } = o;
+  const instance = instanceId();
+  let publisher: EventPublisher;
+  let source: EventSource | undefined;
+  let decoder: EventDecoder | null = null;
+  let deadLetter: (DeadLetterSink & { close(): Promise<void> }) | null = null;
+  const closers: (() => Promise<void>)[] = [];
+
+  if (o.mode === 'inline') {
+    if (!(o.capture && o.sync)) throw new Error('inline mode runs capture and sync together in one process');
+    const channel = new InlineChannel({ maxBatch: config.applyBatchSize });
+    publisher = channel;
+    source = channel;
+  } else {
+    if (!config.kafka.brokers) throw new Error('KAFKA_BROKERS is required unless the pipeline runs inline (--inline)');
+    const kafka = createKafka({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, logger });
+    const registry = config.kafka.schemaRegistryUrl ? new SchemaRegistry({ host: config.kafka.schemaRegistryUrl }) : null;
+    const codec = registry ? new AvroEventCodec(registry, config.topicPrefix) : new JsonEventCodec(config.topicPrefix);
+    decoder = codec;
+    const kp = new KafkaEventPublisher({ kafka, encoder: codec as EventEncoder, prefix: config.topicPrefix, logger });
+    publisher = kp;
+    closers.push(() => kp.close());
+    if (o.sync) {
+      source = new KafkaEventSource({
+        kafka,
+        groupId: config.kafka.groupId,
+        topics: [...CAPTURED_TABLES.map((t) => topicFor(config.topicPrefix, t)), heartbeatTopic(config.topicPrefix)],
+        logger,
+      });
+      const dlq = new KafkaDeadLetterSink({ kafka, prefix: config.topicPrefix });
+      deadLetter = dlq;
+      closers.push(() => dlq.close());
+    }
+  }
+
+  let sync: SyncService | undefined;
+  if (o.sync) {
+    sync = new SyncService({
+      pool: o.database.pool,
+      source: source!,
+      decoder,
+      deadLetter,
+      groupId: o.mode === 'kafka' ? config.kafka.groupId : null,
+      topicTables: topicTablesFor((t) => topicFor(config.topicPrefix, t)),
+      config: {
+        applyBatchSize: config.applyBatchSize,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        errorRate: config.errorRate,
+        throttle: { sourceLoadQuery: config.throttle.sourceLoadQuery, sourceLoadThreshold: config.throttle.sourceLoadThreshold },
+      },
+      logger: logger.child({ component: 'sync' }),
+      metrics,
+      instance,
+    });
+    await sync.start();
+  }
+
+  let capture: CaptureService | undefined;
+  let snapshotter: Snapshotter | undefined;
+  if (o.capture) {
+    capture = new CaptureService({
+      databaseUrl: o.databaseUrl,
+      pool: o.database.pool,
+      publisher,
+      config: {
+        slotName: config.slotName,
+        publicationName: config.publicationName,
+        publishBatchSize: config.publishBatchSize,
+        maxBufferedChanges: config.captureMaxBufferedChanges,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+      },
+      logger: logger.child({ component: 'capture' }),
+      metrics,
+      instance,
+    });
+    capture.start();
+    snapshotter = new Snapshotter({
+      pool: o.database.pool,
+      capture,
+      config: {
+        chunkSize: config.snapshotChunkSize,
+        maxChunksInFlight: config.snapshotMaxChunksInFlight,
+        throttleLagSeconds: config.throttle.lagSeconds,
+        sourceLoadQuery: config.throttle.sourceLoadQuery,
+        sourceLoadThreshold: config.throttle.sourceLoadThreshold,
+      },
+      logger: logger.child({ component: 'snapshot' }),
+      metrics,
+    });
+    snapshotter.start();
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    capture,
+    snapshotter,
+    sync,
+    mode: o.mode,
+    stop(timeoutMs = config.shutdownTimeoutMs) {
+      stopped ??= (async () => {
+        snapshotter?.requestStop();
+        await capture?.stop(timeoutMs);
+        await snapshotter?.stop();
+        await sync?.stop();
+        for (const close of closers) await close().catch(() => undefined);
+      })();
+      return stopped;
+    },
+  };
+}

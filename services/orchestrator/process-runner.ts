@@ -1,0 +1,106 @@
+// One process of prestamos-cdc: any of capture, sync and the reconciler's HTTP API, over one database
+// connection pool and one metrics registry. Every process serves /healthz, /readyz and /metrics; the
+// reconciler's API routes are mounted when it is part of the process. stop() drains in order.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../runtime/config.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { createMetrics, type Metrics } from '../runtime/metrics.ts';
+import { errorMessage } from '../runtime/errors.ts';
+import { openDatabase, type Database } from '../../connectors/postgres/database.ts';
+import { createHttpApp, type RouteRegistrar, type ReadinessCheck } from '../reconciler/http-app.ts';
+import { healthRoutes } from '../reconciler/routes/health.ts';
+import { startPipeline, type PipelineMode, type RunningPipeline } from './pipeline.ts';
+
+export interface ProcessOptions {
+  config: Config;
+  databaseUrl: string;
+  logger: Logger;
+  mode: PipelineMode;
+  capture: boolean;
+  sync: boolean;
+  /** API routes of the reconciler (empty for a capture-only or sync-only process) */
+  apiRoutes: (deps: { database: Database; databaseUrl: string; pipeline: RunningPipeline | undefined; metrics: Metrics }) => RouteRegistrar[];
+  applicationName: string;
+}
+
+export interface RunningProcess {
+  database: Database;
+  metrics: Metrics;
+  pipeline: RunningPipeline | undefined;
+  /** the port the HTTP server listens on */
+  port: number;
+  url: string;
+  draining: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
+  const metrics = createMetrics();
+  const database = await openDatabase({ url: o.databaseUrl, poolMax: o.config.pgPoolMax, applicationName: o.applicationName, logger: o.logger });
+  let pipeline: RunningPipeline | undefined;
+  if (o.capture || o.sync) {
+    pipeline = await startPipeline({ config: o.config, databaseUrl: o.databaseUrl, database, logger: o.logger, metrics, mode: o.mode, capture: o.capture, sync: o.sync });
+  }
+  let draining = false;
+  const readiness = async (): Promise<Record<string, ReadinessCheck>> => {
+    const checks: Record<string, ReadinessCheck> = {};
+    if (draining) checks.process = { ok: false, detail: 'shutting down' };
+    if (pipeline?.capture) {
+      const s = pipeline.capture.getStatus();
+      const ok = (s.state === 'streaming' || s.state === 'waiting_for_start') && !s.publishFailing;
+      checks.capture = {
+        ok,
+        detail: s.publishFailing ? `publishing fails (${s.lastPublishError}); ${s.bufferedEvents} changes held, slot retains WAL` : s.state === 'waiting_for_start' ? 'waiting for POST /prestamos/migration/start' : s.state,
+      };
+    }
+    if (pipeline?.sync) {
+      const s = pipeline.sync.getStatus();
+      checks.sync = {
+        ok: s.state !== 'failed' && s.state !== 'stopped',
+        detail: s.state === 'failed' ? `failed: ${s.lastError}` : s.paused ? `paused: ${s.pausedReason ?? ''}` : s.throttled ? `throttled: ${s.throttleReason}` : s.state,
+      };
+    }
+    return checks;
+  };
+  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness };
+  const app = createHttpApp(ctx, [healthRoutes, ...o.apiRoutes({ database, databaseUrl: o.databaseUrl, pipeline, metrics })]);
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.config.http.port, o.config.http.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = o.config.http.host === '0.0.0.0' ? '127.0.0.1' : o.config.http.host;
+  o.logger.info({ port, capture: o.capture, sync: o.sync, mode: o.mode }, 'HTTP server listening');
+
+  let stopping: Promise<void> | undefined;
+  const handle: RunningProcess = {
+    database,
+    metrics,
+    pipeline,
+    port,
+    url: `http://${host}:${port}`,
+    get draining() {
+      return draining;
+    },
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections?.();
+        try {
+          await pipeline?.stop(o.config.shutdownTimeoutMs);
+        } catch (err) {
+          o.logger.error({ err: errorMessage(err) }, 'pipeline stop failed');
+        }
+        server.closeAllConnections?.();
+        await closed;
+        await database.close();
+        o.logger.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+  return handle;
+}

@@ -1,0 +1,167 @@
+// The reconciler's HTTP service (Express, JSON): authentication by bearer token and role, an audit row
+// and a log line for every mutating call, request ids, Prometheus request durations, and one error
+// mapping: bad input 400, no or bad token 401, wrong role 403, unknown id 404, refused in the current
+// state 409 — never a 5xx for something the caller sent.
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from '../runtime/logger.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import type { Database } from '../../connectors/postgres/database.ts';
+import { ValidationError, NotFoundError, ConflictError, errorMessage } from '../runtime/errors.ts';
+import { AuditEntry } from '../runtime/entities.ts';
+import { verifyToken, type Principal, type Role } from './tokens.ts';
+
+export interface ReadinessCheck {
+  ok: boolean;
+  detail: string;
+}
+
+export interface HttpContext {
+  database: Database;
+  pool: pg.Pool;
+  logger: Logger;
+  metrics: Metrics;
+  /** the pipeline components of this process (capture, sync) and their state */
+  readiness: () => Promise<Record<string, ReadinessCheck>>;
+}
+
+export type RouteRegistrar = (router: Router, ctx: HttpContext) => void;
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    requestId: string;
+    principal?: Principal;
+  }
+}
+
+export class AuthError extends Error {
+  readonly status: 401 | 403;
+  constructor(status: 401 | 403, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Resolves the bearer token (if any) into req.principal. */
+function authenticate(ctx: HttpContext) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.headers.authorization;
+    if (header) {
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      const principal = m ? await verifyToken(ctx.pool, m[1]!).catch(() => null) : null;
+      if (principal) req.principal = principal;
+      else (req as Request & { badToken?: boolean }).badToken = true;
+    }
+    next();
+  };
+}
+
+/** Only these roles (admin is always allowed). */
+export function requireRole(...roles: Role[]) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.principal) {
+      const bad = (req as Request & { badToken?: boolean }).badToken;
+      return next(new AuthError(401, bad ? 'invalid or revoked bearer token' : 'a bearer token is required (Authorization: Bearer <token>)'));
+    }
+    if (req.principal.role !== 'admin' && !roles.includes(req.principal.role)) {
+      return next(new AuthError(403, `role ${req.principal.role} may not ${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`));
+    }
+    next();
+  };
+}
+
+/**
+ * Wraps a mutating handler: its outcome (success or the error it answers with) is written to the
+ * append-only audit log, with who, role, action, parameters and request id, and logged.
+ */
+export function audited(ctx: HttpContext, action: string, handler: (req: Request, res: Response) => Promise<unknown>) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const params = { ...req.params, ...(req.body && typeof req.body === 'object' ? { body: req.body } : {}) };
+    let status = 200;
+    let outcome = 'ok';
+    try {
+      const body = await handler(req, res);
+      status = res.statusCode;
+      if (!res.headersSent) res.json(body);
+    } catch (err) {
+      status = statusOf(err);
+      outcome = `error: ${errorMessage(err)}`.slice(0, 2000);
+      next(err);
+    } finally {
+      await writeAudit(ctx, req, action, params, outcome, status).catch((err) =>
+        ctx.logger.error({ err: errorMessage(err), action }, 'audit row could not be written'),
+      );
+    }
+  };
+}
+
+export async function writeAudit(ctx: HttpContext, req: Request, action: string, params: Record<string, unknown>, outcome: string, status: number): Promise<void> {
+  const em = ctx.database.em();
+  em.create(AuditEntry, {
+    actor: req.principal ? `${req.principal.name}#${req.principal.tokenId}` : 'anonymous',
+    role: req.principal?.role ?? null,
+    action,
+    params: truncateParams(params),
+    outcome,
+    status,
+    requestId: req.requestId,
+  } as never);
+  await em.flush();
+  ctx.logger.info({ audit: true, action, actor: req.principal?.name ?? 'anonymous', role: req.principal?.role, params: truncateParams(params), outcome, status, requestId: req.requestId }, `audit ${action}`);
+}
+
+function truncateParams(params: Record<string, unknown>): Record<string, unknown> {
+  const text = JSON.stringify(params);
+  return text.length > 4000 ? { truncated: text.slice(0, 4000) } : params;
+}
+
+export function statusOf(err: unknown): number {
+  if (err instanceof AuthError) return err.status;
+  if (err instanceof ValidationError) return 400;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError) return 409;
+  const e = err as { type?: string; status?: number; statusCode?: number };
+  if (e?.type === 'entity.parse.failed' || e?.type === 'entity.too.large' || e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') return e.status ?? 400;
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return e.status;
+  return 500;
+}
+
+export function createHttpApp(ctx: HttpContext, registrars: RouteRegistrar[]): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    req.requestId = typeof incoming === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.setHeader('x-request-id', req.requestId);
+    const t0 = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+      ctx.metrics.httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, Number(process.hrtime.bigint() - t0) / 1e9);
+    });
+    next();
+  });
+  app.use(express.json({ limit: '100kb', strict: true }));
+  app.use(authenticate(ctx));
+  const router = express.Router();
+  for (const register of registrars) register(router, ctx);
+  app.use(router);
+  app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = statusOf(err);
+    if (status >= 500) ctx.logger.error({ err, requestId: req.requestId, path: req.path }, 'request failed');
+    const body: Record<string, unknown> = { error: status >= 500 ? 'internal error' : publicMessage(err), requestId: req.requestId };
+    if (err instanceof ConflictError) body.reasons = err.reasons;
+    if (err instanceof ValidationError && err.details !== undefined) body.details = err.details;
+    if (!res.headersSent) res.status(status).json(body);
+  });
+  return app;
+}
+
+function publicMessage(err: unknown): string {
+  const e = err as { type?: string; message?: string };
+  if (e?.type === 'entity.parse.failed') return 'malformed JSON body';
+  if (e?.type === 'entity.too.large') return 'request body too large (limit 100kb)';
+  return errorMessage(err);
+}

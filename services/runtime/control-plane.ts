@@ -1,0 +1,144 @@
+// The state the processes share through the database: operator control (pause/resume and why), the
+// pipeline's run record, snapshot requests, and each running component's liveness and status.
+// Capture, sync and reconciler may run in different processes; this is how they see each other.
+import type pg from 'pg';
+import type { CapturedTable } from '../domain/change-event.ts';
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+export interface ControlState {
+  paused: boolean;
+  reason: string | null;
+  changedBy: string | null;
+  changedAt: string;
+}
+
+export async function readControl(db: Queryable): Promise<ControlState> {
+  const r = await db.query<{ paused: boolean; reason: string | null; changed_by: string | null; changed_at: string }>(
+    `SELECT paused, reason, changed_by, changed_at::text FROM prestamos_cdc.control WHERE id = 1`,
+  );
+  const row = r.rows[0];
+  if (!row) return { paused: false, reason: null, changedBy: null, changedAt: new Date(0).toISOString() };
+  return { paused: row.paused, reason: row.reason, changedBy: row.changed_by, changedAt: row.changed_at };
+}
+
+/** Sets the shared pause flag; returns the state as stored (read back). */
+export async function setPaused(db: Queryable, paused: boolean, reason: string | null, changedBy: string): Promise<ControlState> {
+  await db.query(
+    `INSERT INTO prestamos_cdc.control (id, paused, reason, changed_by, changed_at) VALUES (1, $1, $2, $3, now())
+     ON CONFLICT (id) DO UPDATE SET paused = $1, reason = $2, changed_by = $3, changed_at = now()`,
+    [paused, reason, changedBy],
+  );
+  return readControl(db);
+}
+
+export interface PipelineRecord {
+  name: string;
+  slotName: string;
+  publication: string;
+  topicPrefix: string;
+  phase: string;
+  startedBy: string | null;
+  startedAt: string | null;
+  readsFrom: 'legacy' | 'new';
+  readsSwitchedAt: string | null;
+}
+
+export async function readPipeline(db: Queryable, name = 'main'): Promise<PipelineRecord | null> {
+  const r = await db.query(
+    `SELECT name, slot_name, publication, topic_prefix, phase, started_by, started_at::text, reads_from, reads_switched_at::text
+       FROM prestamos_cdc.pipeline WHERE name = $1`,
+    [name],
+  );
+  const x = r.rows[0];
+  if (!x) return null;
+  return {
+    name: x.name,
+    slotName: x.slot_name,
+    publication: x.publication,
+    topicPrefix: x.topic_prefix,
+    phase: x.phase,
+    startedBy: x.started_by,
+    startedAt: x.started_at,
+    readsFrom: x.reads_from,
+    readsSwitchedAt: x.reads_switched_at,
+  };
+}
+
+export async function setPipelinePhase(db: Queryable, phase: string, name = 'main'): Promise<void> {
+  await db.query(`UPDATE prestamos_cdc.pipeline SET phase = $2, updated_at = now() WHERE name = $1`, [name, phase]);
+}
+
+export interface SnapshotRequestInput {
+  scope: 'tables' | 'loan';
+  tables: CapturedTable[];
+  targetId?: string | null;
+  reason: string;
+  requestedBy: string;
+}
+
+export async function createSnapshotRequest(db: Queryable, input: SnapshotRequestInput): Promise<string> {
+  const r = await db.query<{ id: string }>(
+    `INSERT INTO prestamos_cdc.snapshot_requests (scope, tables, target_id, reason, requested_by)
+     VALUES ($1, $2::text[], $3, $4, $5) RETURNING id::text`,
+    [input.scope, input.tables, input.targetId ?? null, input.reason, input.requestedBy],
+  );
+  return r.rows[0]!.id;
+}
+
+export interface ComponentStatus {
+  component: string;
+  instance: string;
+  startedAt: string;
+  lastSeen: string;
+  ageSeconds: number;
+  status: Record<string, unknown>;
+}
+
+export async function reportComponent(db: Queryable, component: string, instance: string, status: Record<string, unknown>): Promise<void> {
+  await db.query(
+    `INSERT INTO prestamos_cdc.components (component, instance, status, last_seen) VALUES ($1, $2, $3::jsonb, now())
+     ON CONFLICT (component, instance) DO UPDATE SET status = EXCLUDED.status, last_seen = now()`,
+    [component, instance, JSON.stringify(status)],
+  );
+}
+
+export async function removeComponent(db: Queryable, component: string, instance: string): Promise<void> {
+  await db.query(`DELETE FROM prestamos_cdc.components WHERE component = $1 AND instance = $2`, [component, instance]);
+}
+
+/** Components seen within `maxAgeSeconds`. */
+export async function readComponents(db: Queryable, maxAgeSeconds: number): Promise<ComponentStatus[]> {
+  const r = await db.query(
+    `SELECT component, instance, started_at::text, last_seen::text, extract(epoch FROM now() - last_seen)::float8 AS age, status
+       FROM prestamos_cdc.components WHERE last_seen > now() - make_interval(secs => $1) ORDER BY component, instance`,
+    [maxAgeSeconds],
+  );
+  return r.rows.map((x) => ({
+    component: x.component,
+    instance: x.instance,
+    startedAt: x.started_at,
+    lastSeen: x.last_seen,
+    ageSeconds: Number(x.age),
+    status: x.status,
+  }));
+}
+
+/** The configured source-load query's value (SOURCE_LOAD_QUERY), bounded by a statement timeout. */
+export async function measureSourceLoad(pool: pg.Pool, query: string): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL statement_timeout = 5000');
+    const r = await client.query({ text: query, rowMode: 'array' });
+    await client.query('COMMIT');
+    const v = Number((r.rows[0] as unknown[] | undefined)?.[0]);
+    if (!Number.isFinite(v)) throw new Error('SOURCE_LOAD_QUERY must return one number');
+    return v;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

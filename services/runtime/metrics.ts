@@ -1,0 +1,56 @@
+// Every Prometheus metric the services export, defined in one place (prom-client). Names follow
+// Prometheus conventions: snake_case, a `prestamos_cdc_` prefix, `_total` for counters, base units
+// (`_seconds`, `_bytes`). docs/OPERATIONS.md lists them; deploy/grafana and deploy/prometheus use them.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'prestamos_cdc_' });
+  const r = { registers: [registry] };
+  const metrics = {
+    registry,
+    // --- capture
+    slotRetainedWalBytes: new Gauge({ name: 'prestamos_cdc_replication_slot_retained_wal_bytes', help: 'WAL the replication slot keeps on the server (current WAL position minus restart_lsn)', labelNames: ['slot'], ...r }),
+    slotUnconfirmedBytes: new Gauge({ name: 'prestamos_cdc_replication_slot_unconfirmed_bytes', help: 'WAL not yet confirmed by the capture (current WAL position minus confirmed_flush_lsn)', labelNames: ['slot'], ...r }),
+    slotActive: new Gauge({ name: 'prestamos_cdc_replication_slot_active', help: '1 when a process streams from the slot', labelNames: ['slot'], ...r }),
+    sourceToPublishLag: new Histogram({ name: 'prestamos_cdc_source_to_publish_lag_seconds', help: 'Time from a change\'s commit to its acknowledgement by Kafka (or the inline hand-off)', buckets: LAG_BUCKETS, ...r }),
+    eventsPublished: new Counter({ name: 'prestamos_cdc_events_published_total', help: 'Change events published, by table and op', labelNames: ['table', 'op'], ...r }),
+    captureBufferedEvents: new Gauge({ name: 'prestamos_cdc_capture_buffered_events', help: 'Change events held by the capture, not yet acknowledged downstream', ...r }),
+    captureStreamPaused: new Gauge({ name: 'prestamos_cdc_capture_stream_paused', help: '1 while the capture has paused reading the replication stream (backpressure or broker unreachable)', ...r }),
+    capturePublishFailures: new Counter({ name: 'prestamos_cdc_capture_publish_failures_total', help: 'Publish attempts that failed and were retried', ...r }),
+    confirmedLsn: new Gauge({ name: 'prestamos_cdc_capture_confirmed_lsn_bytes', help: 'Position confirmed to the slot, as a byte offset in the WAL', ...r }),
+    snapshotRows: new Counter({ name: 'prestamos_cdc_snapshot_rows_total', help: 'Rows read by snapshot chunks, by table', labelNames: ['table'], ...r }),
+    snapshotProgress: new Gauge({ name: 'prestamos_cdc_snapshot_progress_ratio', help: 'Share of the current snapshot request read, by table (1 when done)', labelNames: ['table'], ...r }),
+    snapshotChunksInFlight: new Gauge({ name: 'prestamos_cdc_snapshot_chunks_in_flight', help: 'Snapshot chunks emitted and not yet applied', ...r }),
+    // --- sync
+    eventsApplied: new Counter({ name: 'prestamos_cdc_events_applied_total', help: 'Change events applied (including those the version guard found already applied), by table and op', labelNames: ['table', 'op'], ...r }),
+    eventsSkippedStale: new Counter({ name: 'prestamos_cdc_events_stale_total', help: 'Change events older than what the shadow row holds (redelivery, replay): changed nothing', labelNames: ['table'], ...r }),
+    applyErrors: new Counter({ name: 'prestamos_cdc_apply_errors_total', help: 'Messages that could not be applied, by reason', labelNames: ['reason'], ...r }),
+    applyRetries: new Counter({ name: 'prestamos_cdc_apply_retries_total', help: 'Apply transactions retried after a transient database error, by SQLSTATE', labelNames: ['code'], ...r }),
+    deadLetters: new Counter({ name: 'prestamos_cdc_dead_letter_total', help: 'Messages sent to the dead-letter topic / failed-records table', ...r }),
+    failedRecordsOpen: new Gauge({ name: 'prestamos_cdc_failed_records', help: 'Failed records not yet resolved', ...r }),
+    endToEndLag: new Histogram({ name: 'prestamos_cdc_end_to_end_lag_seconds', help: 'Time from a change\'s commit on the source to its apply in the new tables', buckets: LAG_BUCKETS, ...r }),
+    endToEndLagCurrent: new Gauge({ name: 'prestamos_cdc_end_to_end_lag_current_seconds', help: 'Current end-to-end lag: age of the newest source position not yet applied (heartbeat-based when idle)', ...r }),
+    consumerLag: new Gauge({ name: 'prestamos_cdc_consumer_lag_messages', help: 'Messages in the partition not yet applied', labelNames: ['topic', 'partition'], ...r }),
+    offsetGaps: new Counter({ name: 'prestamos_cdc_offset_gaps_total', help: 'Times the consumed offsets skipped messages never applied (removed by retention); each starts a table re-sync', labelNames: ['topic'], ...r }),
+    gapMessagesLost: new Counter({ name: 'prestamos_cdc_offset_gap_messages_total', help: 'Messages skipped by offset gaps', labelNames: ['topic'], ...r }),
+    applyBatchSeconds: new Histogram({ name: 'prestamos_cdc_apply_batch_duration_seconds', help: 'Duration of one apply transaction', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], ...r }),
+    applyBatchSize: new Histogram({ name: 'prestamos_cdc_apply_batch_size', help: 'Events per apply transaction', buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000], ...r }),
+    ledgerMovements: new Counter({ name: 'prestamos_cdc_ledger_movements_total', help: 'Capital movements appended, by type and direction', labelNames: ['type', 'direction'], ...r }),
+    errorRate: new Gauge({ name: 'prestamos_cdc_apply_error_ratio', help: 'Failed / processed messages over the sliding error-rate window', ...r }),
+    // --- control
+    paused: new Gauge({ name: 'prestamos_cdc_paused', help: '1 while the apply is paused (by an operator or by the error-rate threshold)', ...r }),
+    throttled: new Gauge({ name: 'prestamos_cdc_throttled', help: '1 while throttled, by reason (lag, source_load)', labelNames: ['reason'], ...r }),
+    sourceLoad: new Gauge({ name: 'prestamos_cdc_source_load', help: 'Value of the configured source-load query', ...r }),
+    // --- reconciler
+    consistencyRatio: new Gauge({ name: 'prestamos_cdc_consistency_ratio', help: 'Share of rows consistent with the legacy tables, by check', labelNames: ['check'], ...r }),
+    juntasWithCapitalDiscrepancy: new Gauge({ name: 'prestamos_cdc_juntas_capital_discrepancy', help: 'Juntas whose capital differs from a recomputation or whose cross-check breaks', ...r }),
+    httpDuration: new Histogram({ name: 'prestamos_cdc_http_request_duration_seconds', help: 'HTTP request durations', labelNames: ['method', 'route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
+    componentUp: new Gauge({ name: 'prestamos_cdc_component_up', help: '1 for each pipeline component running in this process', labelNames: ['component'], ...r }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

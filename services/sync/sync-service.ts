@@ -1,0 +1,486 @@
+// The sync: reads change events (a Kafka consumer group, or the inline hand-off), applies them in
+// batched transactions, and records the Kafka offsets applied in the same transaction — so that a
+// redelivered message is recognised, and a gap (offsets that retention removed before they were
+// applied) is noticed, said loudly and repaired by re-syncing the table through a snapshot.
+// A message that cannot be applied goes to the dead-letter topic and the failed-records table and the
+// rest flows on; above the error-rate threshold the apply pauses, and says so.
+import type pg from 'pg';
+import type { Logger } from '../runtime/logger.ts';
+import type { Metrics } from '../runtime/metrics.ts';
+import { ValidationError, errorMessage } from '../runtime/errors.ts';
+import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, measureSourceLoad } from '../runtime/control-plane.ts';
+import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
+import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
+import type { EventSource, EventDecoder, DeadLetterSink, IncomingBatch, IncomingMessage } from '../domain/ports.ts';
+import { Applier, prepareChange, versionOfPosition, type PreparedChange } from './applier.ts';
+import { ErrorRateWindow } from './error-rate.ts';
+import * as store from './shadow-store.ts';
+import { isTransientDbError } from '../../connectors/postgres/retry.ts';
+import type { FailedRecordInput, OffsetUpdate } from './shadow-store.ts';
+
+export interface SyncConfig {
+  applyBatchSize: number;
+  heartbeatIntervalMs: number;
+  errorRate: { threshold: number; windowSeconds: number; minEvents: number };
+  throttle: { sourceLoadQuery: string | undefined; sourceLoadThreshold: number | undefined };
+}
+
+export interface SyncServiceOptions {
+  pool: pg.Pool;
+  source: EventSource;
+  /** null inline: events arrive decoded */
+  decoder: EventDecoder | null;
+  deadLetter: DeadLetterSink | null;
+  /** consumer group whose offsets are kept in the database; null inline */
+  groupId: string | null;
+  /** topic → table, to know which table a gap belongs to */
+  topicTables: Map<string, CapturedTable>;
+  config: SyncConfig;
+  logger: Logger;
+  metrics: Metrics;
+  instance: string;
+}
+
+interface Item {
+  message: IncomingMessage;
+  event: ChangeEvent | null;
+  prepared: PreparedChange | null;
+  poison: { error: string; code: string } | null;
+}
+
+export interface SyncStatus {
+  state: 'starting' | 'running' | 'paused' | 'stopped' | 'failed';
+  paused: boolean;
+  pausedReason: string | null;
+  throttled: boolean;
+  throttleReason: string | null;
+  lagSeconds: number;
+  lastAppliedAt: string | null;
+  applied: number;
+  failed: number;
+  errorRatio: number;
+  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; at: string }[];
+  lastError: string | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class SyncService {
+  private readonly o: SyncServiceOptions;
+  private readonly applier: Applier;
+  private readonly errorWindow: ErrorRateWindow;
+  private readonly nextOffsets = new Map<string, bigint | null>();
+  private controlTimer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private controlPaused = false;
+  private loadThrottled = false;
+  private sourcePaused = false;
+  private lastLoadCheck = 0;
+  private lastHeartbeatCommit: number | null = null;
+  private lastEventLagMs = 0;
+  private readonly status: SyncStatus = {
+    state: 'starting',
+    paused: false,
+    pausedReason: null,
+    throttled: false,
+    throttleReason: null,
+    lagSeconds: 0,
+    lastAppliedAt: null,
+    applied: 0,
+    failed: 0,
+    errorRatio: 0,
+    gaps: [],
+    lastError: null,
+  };
+
+  constructor(options: SyncServiceOptions) {
+    this.o = options;
+    this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
+    this.errorWindow = new ErrorRateWindow(options.config.errorRate);
+  }
+
+  getStatus(): SyncStatus {
+    return { ...this.status, lagSeconds: this.currentLagSeconds(), gaps: [...this.status.gaps] };
+  }
+
+  async start(): Promise<void> {
+    await this.controlTick();
+    this.controlTimer = setInterval(() => void this.controlTick(), 1000);
+    this.status.state = this.controlPaused ? 'paused' : 'running';
+    this.o.metrics.componentUp.set({ component: 'sync' }, 1);
+    this.running = this.o.source.run((batch) => this.handleBatch(batch)).catch((err) => {
+      this.status.state = 'failed';
+      this.status.lastError = errorMessage(err);
+      this.o.logger.error({ err }, 'sync stopped on an error');
+    });
+  }
+
+  /** Drains: the batch in progress finishes and commits, then the consumer leaves. */
+  async stop(): Promise<void> {
+    if (this.controlTimer) clearInterval(this.controlTimer);
+    await this.o.source.stop();
+    await this.running;
+    this.status.state = 'stopped';
+    this.o.metrics.componentUp.set({ component: 'sync' }, 0);
+    await removeComponent(this.o.pool, 'sync', this.o.instance).catch(() => undefined);
+  }
+
+  // ---- lag ---------------------------------------------------------------------------------------
+
+  /**
+   * End-to-end lag now: the lag of the last change applied, or — when the heartbeats written through
+   * the slot stop arriving — how long the newest one applied is overdue. An idle pipeline reads ~0;
+   * a stuck one grows.
+   */
+  private currentLagSeconds(): number {
+    const overdue = this.lastHeartbeatCommit === null ? 0 : Date.now() - this.lastHeartbeatCommit - 2 * this.o.config.heartbeatIntervalMs;
+    return Math.max(this.lastEventLagMs, overdue, 0) / 1000;
+  }
+
+  // ---- control ------------------------------------------------------------------------------------
+
+  private async controlTick(): Promise<void> {
+    try {
+      const control = await readControl(this.o.pool);
+      if (control.paused !== this.controlPaused) {
+        this.controlPaused = control.paused;
+        if (!control.paused) this.errorWindow.reset();
+        this.o.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
+      }
+      this.status.paused = control.paused;
+      this.status.pausedReason = control.paused ? control.reason : null;
+      const { sourceLoadQuery, sourceLoadThreshold } = this.o.config.throttle;
+      if (sourceLoadQuery && sourceLoadThreshold !== undefined && Date.now() - this.lastLoadCheck >= 2000) {
+        this.lastLoadCheck = Date.now();
+        const load = await measureSourceLoad(this.o.pool, sourceLoadQuery);
+        this.o.metrics.sourceLoad.set(load);
+        const throttled = load > sourceLoadThreshold;
+        if (throttled !== this.loadThrottled) this.o.logger.warn({ load, threshold: sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
+        this.loadThrottled = throttled;
+        this.status.throttled = throttled;
+        this.status.throttleReason = throttled ? `source load ${load} above ${sourceLoadThreshold}` : null;
+        this.o.metrics.throttled.set({ reason: 'source_load' }, throttled ? 1 : 0);
+      }
+      const hold = this.controlPaused || this.loadThrottled;
+      if (hold && !this.sourcePaused) this.o.source.pause();
+      if (!hold && this.sourcePaused) this.o.source.resume();
+      this.sourcePaused = hold;
+      if (this.status.state === 'running' || this.status.state === 'paused') this.status.state = this.controlPaused ? 'paused' : 'running';
+      this.o.metrics.paused.set(this.controlPaused ? 1 : 0);
+      this.o.metrics.endToEndLagCurrent.set(this.currentLagSeconds());
+      this.o.metrics.errorRate.set(this.errorWindow.totals().ratio);
+      this.status.errorRatio = this.errorWindow.totals().ratio;
+      await reportComponent(this.o.pool, 'sync', this.o.instance, this.getStatus() as unknown as Record<string, unknown>);
+    } catch (err) {
+      // before the migration objects exist (42P01) there is nothing to check yet
+      const missing = (err as { code?: string }).code === '42P01';
+      this.o.logger[missing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'sync control check failed');
+    }
+  }
+
+  // ---- batches ---------------------------------------------------------------------------------------
+
+  async handleBatch(batch: IncomingBatch): Promise<void> {
+    const tp = `${batch.topic}\u0000${batch.partition}`;
+    let messages = batch.messages;
+    let gap: { fromOffset: string; toOffset: string } | null = null;
+    if (this.o.groupId !== null) {
+      if (!this.nextOffsets.has(tp)) this.nextOffsets.set(tp, await this.loadNextOffset(batch.topic, batch.partition));
+      const next = this.nextOffsets.get(tp)!;
+      if (next !== null) {
+        messages = messages.filter((m) => BigInt(m.origin!.offset) >= next);
+        const first = messages[0]?.origin?.offset;
+        if (first !== undefined && BigInt(first) > next) gap = { fromOffset: next.toString(), toOffset: (BigInt(first) - 1n).toString() };
+      }
+    }
+    if (messages.length === 0) return;
+    if (gap) await this.handleGap(batch, gap);
+
+    const items: Item[] = [];
+    for (const message of messages) items.push(await this.decode(message));
+
+    // Row changes are applied in batches; markers, truncates and heartbeats in stream order between them.
+    let rows: Item[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const e = item.event;
+      const special = e !== null && (e.kind === 'chunk-end' || e.kind === 'truncate');
+      if (special) {
+        await this.applyRows(batch, rows);
+        rows = [];
+        await this.applySpecial(batch, item);
+      } else {
+        rows.push(item);
+        if (rows.length >= this.o.config.applyBatchSize) {
+          await this.applyRows(batch, rows);
+          rows = [];
+          await batch.heartbeat?.();
+        }
+      }
+    }
+    await this.applyRows(batch, rows);
+    if (batch.highWatermark !== undefined && messages.length > 0) {
+      const last = BigInt(messages[messages.length - 1]!.origin!.offset);
+      this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
+    }
+  }
+
+  private async loadNextOffset(topic: string, partition: number): Promise<bigint | null> {
+    const r = await this.o.pool.query<{ next_offset: string }>(
+      `SELECT next_offset::text FROM prestamos_cdc.consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3`,
+      [this.o.groupId, topic, partition],
+    );
+    return r.rows[0] ? BigInt(r.rows[0].next_offset) : null;
+  }
+
+  private async handleGap(batch: IncomingBatch, gap: { fromOffset: string; toOffset: string }): Promise<void> {
+    const lost = BigInt(gap.toOffset) - BigInt(gap.fromOffset) + 1n;
+    const table = this.o.topicTables.get(batch.topic);
+    this.o.metrics.offsetGaps.inc({ topic: batch.topic });
+    this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
+    this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...gap, at: new Date().toISOString() });
+    if (this.status.gaps.length > 20) this.status.gaps.shift();
+    this.o.logger.error(
+      { topic: batch.topic, partition: batch.partition, ...gap, lostMessages: lost.toString(), resync: table ?? null },
+      'offset gap: messages were removed from Kafka before they were applied; re-syncing the table by snapshot',
+    );
+    if (table) {
+      await createSnapshotRequest(this.o.pool, {
+        scope: 'tables',
+        tables: [table],
+        reason: `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
+        requestedBy: `sync ${this.o.instance}`,
+      });
+    }
+  }
+
+  private async decode(message: IncomingMessage): Promise<Item> {
+    try {
+      const event = message.event ?? (await this.o.decoder!.decode(message));
+      const prepared = event.kind === 'change' || event.kind === 'snapshot' ? prepareChange(event) : null;
+      return { message, event, prepared, poison: null };
+    } catch (err) {
+      const code = err instanceof ValidationError ? err.code : 'decode_failed';
+      return { message, event: null, prepared: null, poison: { error: errorMessage(err), code } };
+    }
+  }
+
+  private offsetUpdate(batch: IncomingBatch, items: Item[]): OffsetUpdate[] {
+    const last = items[items.length - 1]?.message.origin;
+    if (this.o.groupId === null || !last) return [];
+    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: (BigInt(last.offset) + 1n).toString() }];
+  }
+
+  private committedThrough(batch: IncomingBatch, items: Item[]): void {
+    const last = items[items.length - 1]?.message.origin;
+    if (this.o.groupId !== null && last) this.nextOffsets.set(`${batch.topic}\u0000${batch.partition}`, BigInt(last.offset) + 1n);
+  }
+
+  private failedRecord(item: Item, error: string, code: string): FailedRecordInput {
+    const e = item.event;
+    const table = e && 'table' in e ? e.table : null;
+    const rowId = e && (e.kind === 'change' || e.kind === 'snapshot') ? e.key : null;
+    return {
+      sourceTable: table,
+      rowId,
+      topic: item.message.origin?.topic ?? null,
+      partition: item.message.origin?.partition ?? null,
+      offset: item.message.origin?.offset ?? null,
+      key: item.message.key,
+      payload: item.message.value ?? (e ? Buffer.from(JSON.stringify(e)) : null),
+      error,
+      errorCode: code,
+    };
+  }
+
+  private async applyRows(batch: IncomingBatch, items: Item[]): Promise<void> {
+    if (items.length === 0) return;
+    const t0 = process.hrtime.bigint();
+    const poisons = items.filter((i) => i.poison !== null);
+    const changes = items.filter((i) => i.prepared !== null);
+    let failed: { item: Item; error: string; code: string }[] = poisons.map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
+    let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
+    const offsets = this.offsetUpdate(batch, items);
+    const record = async (client: store.Client) => {
+      await store.insertFailedRecords(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)));
+      for (const id of new Set(outcome.loansToResync)) {
+        await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.o.instance}` });
+      }
+      await store.saveOffsets(client, offsets);
+    };
+    try {
+      if (failed.length > 0) await this.o.deadLetter?.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.applier.transaction(async (client) => {
+        outcome = await this.applier.applyChanges(client, changes.map((c) => c.prepared!));
+        await record(client);
+      });
+    } catch (err) {
+      // The database unreachable or busy beyond the retries: nothing was applied; the batch comes again.
+      if (isTransientDbError(err)) throw err;
+      // A message the database refuses (not a transient error): find it by applying one at a time.
+      this.o.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
+      const isolated: { item: Item; error: string; code: string }[] = [];
+      outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] };
+      for (const item of changes) {
+        try {
+          const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
+          outcome.applied += one.applied;
+          outcome.stale += one.stale;
+          outcome.movements += one.movements;
+          outcome.loansToResync.push(...one.loansToResync);
+        } catch (e) {
+          if (isTransientDbError(e)) throw e;
+          const code = (e as { code?: string }).code;
+          isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
+        }
+      }
+      await this.o.deadLetter?.send(isolated.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      failed = [...failed, ...isolated];
+      await this.applier.transaction(record);
+    }
+    this.committedThrough(batch, items);
+    this.afterCommit(items, failed.length, outcome.applied + outcome.stale);
+    for (const f of failed) {
+      this.o.metrics.applyErrors.inc({ reason: f.code });
+      this.o.metrics.deadLetters.inc();
+      this.o.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
+    }
+    this.o.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.o.metrics.applyBatchSize.observe(items.length);
+  }
+
+  private afterCommit(items: Item[], failed: number, processedOk: number): void {
+    const now = Date.now();
+    for (const i of items) {
+      const e = i.event;
+      if (!e) continue;
+      if (e.kind === 'heartbeat') {
+        this.lastHeartbeatCommit = Math.max(this.lastHeartbeatCommit ?? 0, Date.parse(e.position.commitTime));
+        this.lastEventLagMs = Math.max(0, now - Date.parse(e.position.commitTime));
+        this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
+        continue;
+      }
+      if ('table' in e) this.o.metrics.eventsApplied.inc({ table: e.table, op: opOf(e) });
+      if (e.kind === 'change') {
+        this.lastEventLagMs = Math.max(0, now - Date.parse(sourceTimeOf(e)));
+        this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
+      }
+    }
+    this.status.applied += processedOk;
+    this.status.failed += failed;
+    this.status.lastAppliedAt = new Date(now).toISOString();
+    this.errorWindow.record(processedOk + failed, failed, now);
+    const breach = this.errorWindow.breach(now);
+    if (breach && !this.controlPaused) {
+      this.controlPaused = true;
+      this.o.source.pause();
+      this.sourcePaused = true;
+      this.status.paused = true;
+      this.status.pausedReason = breach;
+      this.o.metrics.paused.set(1);
+      this.o.logger.error({ reason: breach }, 'apply paused: error rate above the rollback threshold of the operators\' guide');
+      void setPaused(this.o.pool, true, breach, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
+    }
+  }
+
+  private async applySpecial(batch: IncomingBatch, item: Item): Promise<void> {
+    const e = item.event!;
+    const offsets = this.offsetUpdate(batch, [item]);
+    if (e.kind === 'truncate') {
+      const version = versionOfPosition(e.position);
+      let after: string | null = null;
+      for (;;) {
+        const done = await this.applier.transaction(async (client) => {
+          const keys = await this.applier.liveKeys(client, e.table, after, this.o.config.applyBatchSize);
+          const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
+          await this.applier.applyChanges(client, deletes);
+          after = keys[keys.length - 1] ?? after;
+          if (keys.length < this.o.config.applyBatchSize) await store.saveOffsets(client, offsets);
+          return keys.length < this.o.config.applyBatchSize;
+        });
+        if (done) break;
+      }
+      this.o.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
+    } else if (e.kind === 'chunk-end') {
+      await this.applier.transaction(async (client) => {
+        await this.applyChunkEnd(client, batch, e);
+        await store.saveOffsets(client, offsets);
+      });
+    }
+    this.committedThrough(batch, [item]);
+    this.afterCommit([item], 0, 1);
+  }
+
+  /**
+   * A snapshot chunk's marker on one partition: everything of the chunk on that partition has been
+   * applied. Marker 0 also removes rows of the chunk's scope that the snapshot did not see (they no
+   * longer existed) — unless a newer change, invisible to the snapshot, has touched them since.
+   * When every marker of every chunk of a request has arrived, the request is applied.
+   */
+  private async applyChunkEnd(client: store.Client, batch: IncomingBatch, e: Extract<ChangeEvent, { kind: 'chunk-end' }>): Promise<void> {
+    const chunkId = e.position.chunkId;
+    const req = await client.query<{ id: string }>(
+      `SELECT r.id::text FROM prestamos_cdc.snapshot_requests r JOIN prestamos_cdc.snapshot_chunks c ON c.request_id = r.id
+        WHERE c.id = $1 FOR UPDATE OF r`,
+      [chunkId],
+    );
+    if (!req.rows[0]) {
+      this.o.logger.warn({ chunkId }, 'marker of an unknown snapshot chunk ignored');
+      return;
+    }
+    const requestId = req.rows[0].id;
+    const inserted = await client.query(
+      `INSERT INTO prestamos_cdc.snapshot_chunk_markers (chunk_id, topic, partition) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING chunk_id`,
+      [chunkId, batch.topic, batch.partition],
+    );
+    if (!inserted.rowCount) return; // redelivered marker
+    await client.query(
+      `UPDATE prestamos_cdc.snapshot_chunks
+          SET markers_expected = $2, markers_applied = markers_applied + 1,
+              applied_at = CASE WHEN markers_applied + 1 >= $2 THEN now() ELSE applied_at END
+        WHERE id = $1`,
+      [chunkId, e.markers],
+    );
+    if (e.markerIndex === 0) {
+      let absent: string[] = [];
+      if (e.scope.kind === 'range') {
+        const r = await client.query<{ row_id: string }>(
+          `SELECT row_id FROM prestamos_cdc.row_state
+            WHERE source_table = $1 AND NOT deleted AND lsn IS NOT NULL
+              AND ($2::text IS NULL OR row_id > $2) AND ($3::text IS NULL OR row_id <= $3) AND NOT (row_id = ANY($4::text[]))`,
+          [e.table, e.scope.afterKey, e.scope.throughKey, e.keys],
+        );
+        absent = r.rows.map((x) => x.row_id);
+      } else if (e.table === 'Prestamo') {
+        absent = e.keys.includes(e.scope.prestamoId) ? [] : [e.scope.prestamoId];
+      } else if (e.table === 'PagoPrestamo') {
+        const r = await client.query<{ id: string }>(
+          `SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 AND NOT (id = ANY($2::text[]))`,
+          [e.scope.prestamoId, e.keys],
+        );
+        absent = r.rows.map((x) => x.id);
+      }
+      if (absent.length > 0) {
+        const version = versionOfPosition(e.position);
+        const outcome = await this.applier.applyChanges(
+          client,
+          absent.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: null }) as PreparedChange),
+        );
+        if (outcome.applied > 0) this.o.logger.info({ table: e.table, removed: outcome.applied, chunkId }, 'rows absent from a snapshot chunk removed');
+      }
+    }
+    await client.query(
+      `UPDATE prestamos_cdc.snapshot_requests SET status = 'applied', applied_at = now()
+        WHERE id = $1 AND status = 'emitted'
+          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)`,
+      [requestId],
+    );
+  }
+}
+
+export function topicTablesFor(topicOf: (table: CapturedTable) => string): Map<string, CapturedTable> {
+  return new Map(CAPTURED_TABLES.map((t) => [topicOf(t), t]));
+}
+
+export { sleep };

@@ -1,0 +1,162 @@
+// Running the real pipeline inside a test: config from a plain record (as the CLI would build it from
+// the environment), a process with capture/sync/API, and helpers to wait for it to catch up and to
+// compare the new tables and the ledger against what the legacy rows imply (the SQL views of
+// sql/verification_views.sql, independent of the apply code).
+import { expect } from 'vitest';
+import { loadConfig, type Config } from '../../services/runtime/config.ts';
+import { silentLogger, createLogger, type Logger } from '../../services/runtime/logger.ts';
+import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
+import { startMigration } from '../../services/orchestrator/migration-start.ts';
+import { migrationStartRoutes } from '../../services/reconciler/routes/migration-start.ts';
+import type { TestDatabase } from './database.ts';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    HTTP_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    HEARTBEAT_INTERVAL_MS: '500',
+    SNAPSHOT_CHUNK_SIZE: '500',
+    APPLY_BATCH_SIZE: '1000',
+    PUBLISH_BATCH_SIZE: '1000',
+    SHUTDOWN_TIMEOUT_MS: '20000',
+    ...overrides,
+  });
+}
+
+export function testLogger(): Logger {
+  return process.env.TEST_LOG_LEVEL ? createLogger({ level: process.env.TEST_LOG_LEVEL, name: 'test' }) : silentLogger();
+}
+
+export async function startTestProcess(
+  db: TestDatabase,
+  options: { config?: Config; capture?: boolean; sync?: boolean; api?: boolean; mode?: 'inline' | 'kafka'; logger?: Logger } = {},
+): Promise<RunningProcess> {
+  const config = options.config ?? testConfig();
+  const logger = options.logger ?? testLogger();
+  const capture = options.capture ?? true;
+  const sync = options.sync ?? true;
+  return startProcess({
+    config,
+    databaseUrl: db.url,
+    logger,
+    mode: options.mode ?? 'inline',
+    capture,
+    sync,
+    applicationName: 'prestamos-cdc test',
+    apiRoutes: ({ database }) =>
+      options.api === false
+        ? []
+        : [
+            migrationStartRoutes((requestedBy) =>
+              startMigration({
+                databaseUrl: db.url,
+                pool: database.pool,
+                slotName: config.slotName,
+                publicationName: config.publicationName,
+                topicPrefix: config.topicPrefix,
+                lockTimeoutMs: config.lockTimeoutMs,
+                requestedBy,
+                logger,
+              }),
+            ),
+          ],
+  });
+}
+
+/** Starts the migration directly (what POST /prestamos/migration/start does). */
+export async function startMigrationFor(db: TestDatabase, config: Config = testConfig()): Promise<void> {
+  const pg = await import('pg');
+  const pool = new pg.default.Pool({ connectionString: db.url, max: 2 });
+  try {
+    await startMigration({
+      databaseUrl: db.url,
+      pool,
+      slotName: config.slotName,
+      publicationName: config.publicationName,
+      topicPrefix: config.topicPrefix,
+      lockTimeoutMs: config.lockTimeoutMs,
+      requestedBy: 'test',
+      logger: silentLogger(),
+    });
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * Waits until every change committed so far has been applied: a marker row is written to the
+ * heartbeat table now, and the sync must have applied the heartbeat (the capture publishes it in
+ * commit order, so everything before it has been applied too).
+ */
+export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    'the initial snapshot to be applied',
+    async () => {
+      const r = await db.query<{ pending: string }>(`SELECT count(*)::text AS pending FROM prestamos_cdc.snapshot_requests WHERE status <> 'applied'`);
+      return r.rows[0]!.pending === '0';
+    },
+    timeoutMs,
+  );
+  const target = await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+  await waitFor(
+    `the slot to confirm ${target.rows[0]!.lsn}`,
+    async () => {
+      await db.query(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1`);
+      const r = await db.query<{ ok: boolean }>(
+        `SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = current_database()`,
+        [target.rows[0]!.lsn],
+      );
+      return r.rows[0]?.ok === true;
+    },
+    timeoutMs,
+    300,
+  );
+}
+
+export interface ConsistencyReport {
+  prestamo: { id: string; problem: string; fields: string[] }[];
+  pago: { id: string; problem: string; fields: string[] }[];
+  ledger: { type: string; row_id: string; junta_id: string; expected_worth: string; ledger_worth: string }[];
+  capital: Record<string, unknown>[];
+  counts: { loans: number; payments: number; movements: number };
+}
+
+export async function consistency(db: TestDatabase): Promise<ConsistencyReport> {
+  const q = async <T>(sql: string) => (await db.query(sql)).rows as T[];
+  const counts = (await q<{ loans: string; payments: string; movements: string }>(
+    `SELECT (SELECT count(*) FROM "PrestamoNew")::text AS loans, (SELECT count(*) FROM "PagoPrestamoNew")::text AS payments,
+            (SELECT count(*) FROM capital_movements)::text AS movements`,
+  ))[0]!;
+  return {
+    prestamo: await q(`SELECT id, problem, fields FROM prestamos_cdc.prestamo_diff ORDER BY id LIMIT 20`),
+    pago: await q(`SELECT id, problem, fields FROM prestamos_cdc.pago_diff ORDER BY id LIMIT 20`),
+    ledger: await q(`SELECT type, row_id, junta_id, expected_worth::text, ledger_worth::text FROM prestamos_cdc.ledger_diff ORDER BY 1, 2 LIMIT 20`),
+    capital: await q(`SELECT junta_id, available_capital::text, calculated_available::text, current_capital::text, calculated_current::text,
+                             capital_difference::text, loans_difference::text FROM prestamos_cdc.capital_diff ORDER BY junta_id LIMIT 20`),
+    counts: { loans: Number(counts.loans), payments: Number(counts.payments), movements: Number(counts.movements) },
+  };
+}
+
+/** Asserts that the new tables and the ledger equal what the legacy tables imply, field by field. */
+export async function expectConsistent(db: TestDatabase): Promise<ConsistencyReport> {
+  const report = await consistency(db);
+  expect({ prestamo: report.prestamo, pago: report.pago, ledger: report.ledger, capital: report.capital }).toEqual({ prestamo: [], pago: [], ledger: [], capital: [] });
+  return report;
+}
