@@ -2,7 +2,7 @@
 // acks from all in-sync replicas. One produce request at a time, so per-partition order holds even
 // when a request is retried (the mock broker, and brokers without idempotence, could otherwise reorder).
 // Snapshot-chunk markers go to every partition of their table's topic.
-import type { Kafka, Producer, Message } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer, type Message } from 'kafkajs';
 import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventPublisher } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
@@ -24,7 +24,7 @@ export class KafkaEventPublisher implements EventPublisher {
     this.encoder = options.encoder;
     this.prefix = options.prefix;
     this.logger = options.logger;
-    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1 });
+    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
 
   async connect(): Promise<void> {

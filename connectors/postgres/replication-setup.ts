@@ -59,9 +59,15 @@ export async function ensureSlot(connectionString: string, slot: string, timeout
   const client = new pg.Client({ connectionString, application_name: 'prestamos-cdc slot setup' });
   await client.connect();
   try {
-    const found = await client.query('SELECT plugin FROM pg_replication_slots WHERE slot_name = $1', [slot]);
-    if (found.rowCount) {
-      if (found.rows[0].plugin !== 'pgoutput') throw new Error(`replication slot "${slot}" exists with plugin ${found.rows[0].plugin}, not pgoutput`);
+    const found = await client.query<{ plugin: string; database: string; here: string }>(
+      'SELECT plugin, database, current_database() AS here FROM pg_replication_slots WHERE slot_name = $1',
+      [slot],
+    );
+    const existing = found.rows[0];
+    if (existing) {
+      // slot names are unique per server, not per database
+      if (existing.database !== existing.here) throw new Error(`replication slot "${slot}" belongs to database "${existing.database}": choose another SLOT_NAME`);
+      if (existing.plugin !== 'pgoutput') throw new Error(`replication slot "${slot}" exists with plugin ${existing.plugin}, not pgoutput`);
       return 'exists';
     }
     await client.query(`SET statement_timeout = ${Number(timeoutMs)}`);

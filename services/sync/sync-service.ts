@@ -61,6 +61,8 @@ export interface SyncStatus {
   errorRatio: number;
   gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; at: string }[];
   lastError: string | null;
+  /** beat_at of the newest heartbeat applied: every change committed before it has been applied */
+  lastHeartbeatBeatAt: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,6 +93,7 @@ export class SyncService {
     errorRatio: 0,
     gaps: [],
     lastError: null,
+    lastHeartbeatBeatAt: null,
   };
 
   constructor(options: SyncServiceOptions) {
@@ -356,6 +359,7 @@ export class SyncService {
       if (!e) continue;
       if (e.kind === 'heartbeat') {
         this.lastHeartbeatCommit = Math.max(this.lastHeartbeatCommit ?? 0, Date.parse(e.position.commitTime));
+        if (this.status.lastHeartbeatBeatAt === null || e.beatAt > this.status.lastHeartbeatBeatAt) this.status.lastHeartbeatBeatAt = e.beatAt;
         this.lastEventLagMs = Math.max(0, now - Date.parse(e.position.commitTime));
         this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
         continue;

@@ -10,6 +10,11 @@ import { startMigration } from '../../services/orchestrator/migration-start.ts';
 import { migrationStartRoutes } from '../../services/reconciler/routes/migration-start.ts';
 import type { TestDatabase } from './database.ts';
 
+/** Configuration for a test database: its own slot (slot names are unique per server). */
+export function configFor(db: TestDatabase, overrides: Record<string, string> = {}): Config {
+  return testConfig({ SLOT_NAME: `slot_${db.name}`, ...overrides });
+}
+
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     HTTP_PORT: '0',
@@ -32,7 +37,7 @@ export async function startTestProcess(
   db: TestDatabase,
   options: { config?: Config; capture?: boolean; sync?: boolean; api?: boolean; mode?: 'inline' | 'kafka'; logger?: Logger } = {},
 ): Promise<RunningProcess> {
-  const config = options.config ?? testConfig();
+  const config = options.config ?? configFor(db);
   const logger = options.logger ?? testLogger();
   const capture = options.capture ?? true;
   const sync = options.sync ?? true;
@@ -65,7 +70,7 @@ export async function startTestProcess(
 }
 
 /** Starts the migration directly (what POST /prestamos/migration/start does). */
-export async function startMigrationFor(db: TestDatabase, config: Config = testConfig()): Promise<void> {
+export async function startMigrationFor(db: TestDatabase, config: Config = configFor(db)): Promise<void> {
   const pg = await import('pg');
   const pool = new pg.default.Pool({ connectionString: db.url, max: 2 });
   try {
@@ -106,6 +111,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | false | 
  * commit order, so everything before it has been applied too).
  */
 export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Promise<void> {
+  await waitFor('the pipeline to be started', async () => (await db.query(`SELECT 1 FROM prestamos_cdc.pipeline`)).rowCount! > 0, timeoutMs);
   await waitFor(
     'the initial snapshot to be applied',
     async () => {
@@ -124,6 +130,22 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Pro
         [target.rows[0]!.lsn],
       );
       return r.rows[0]?.ok === true;
+    },
+    timeoutMs,
+    300,
+  );
+  // Kafka mode: the slot confirms what Kafka acknowledged; the sync must also have applied it.
+  const beat = await db.query<{ at: string }>(
+    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1
+     RETURNING to_char(beat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
+  );
+  await waitFor(
+    'every sync to apply the newest heartbeat',
+    async () => {
+      const r = await db.query<{ at: string | null }>(
+        `SELECT status->>'lastHeartbeatBeatAt' AS at FROM prestamos_cdc.components WHERE component = 'sync' AND last_seen > now() - interval '30 seconds'`,
+      );
+      return r.rows.length > 0 && r.rows.every((x) => x.at !== null && x.at >= beat.rows[0]!.at);
     },
     timeoutMs,
     300,
