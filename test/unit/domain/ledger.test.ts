@@ -45,10 +45,11 @@ describe('ledger corrections', () => {
   });
 
   it('never produces a zero or negative amount', () => {
-    for (const [desired, current] of [[-5n, 3n], [7n, -2n], [0n, 9n], [4n, 0n]] as const) {
+    const cases: [bigint, bigint][] = [[-5n, 3n], [7n, -2n], [0n, 9n], [4n, 0n]];
+    for (const [desired, current] of cases) {
       const ms = ledgerCorrections(loan, desired === 0n ? null : { juntaId: 'a', cents: desired }, sums([['a', current]]));
       for (const m of ms) expect(m.amount > 0n).toBe(true);
-      const net = ms.reduce((s, m) => s + (m.direction === 'IN' ? m.amount : -m.amount), current);
+      const net = ms.reduce((s: bigint, m) => s + (m.direction === 'IN' ? m.amount : -m.amount), current);
       expect(net).toBe(desired);
     }
   });
