@@ -7,6 +7,30 @@ import type { RawRow } from '../../services/domain/change-event.ts';
 
 const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+export type AvroColumnType = 'string' | 'int' | 'boolean';
+
+/**
+ * The Avro type of every column the project knows, per table. Money and timestamps are strings (exact
+ * decimal and ISO text). A column the application adds later is carried as an optional string.
+ */
+export const KNOWN_COLUMNS: Record<string, Record<string, AvroColumnType>> = {
+  Prestamo: {
+    id: 'string', juntaId: 'string', miembroId: 'string', monto: 'string', tasaInteres: 'string', cuotas: 'int',
+    estado: 'string', fechaDesembolso: 'string', fechaVencimiento: 'string', observaciones: 'string',
+    createdAt: 'string', updatedAt: 'string',
+  },
+  PagoPrestamo: { id: 'string', prestamoId: 'string', monto: 'string', fecha: 'string', anulado: 'boolean', createdAt: 'string', updatedAt: 'string' },
+  Accion: {
+    id: 'string', juntaId: 'string', miembroId: 'string', cantidad: 'int', valorUnitario: 'string', fecha: 'string',
+    affects_capital: 'boolean', createdAt: 'string', updatedAt: 'string',
+  },
+  Multa: {
+    id: 'string', juntaId: 'string', miembroId: 'string', monto: 'string', motivo: 'string', pagada: 'boolean', fecha: 'string',
+    affects_capital: 'boolean', createdAt: 'string', updatedAt: 'string',
+  },
+  heartbeat: { beat_at: 'string' },
+};
+
 export function avroNameOk(name: string): boolean {
   return AVRO_NAME.test(name);
 }
@@ -18,7 +42,7 @@ function namespaceOf(topic: string): string {
     .join('.');
 }
 
-export function avroSchemaFor(topic: string, columns: { name: string; type: 'string' | 'int' | 'boolean' }[]) {
+export function avroSchemaFor(topic: string, columns: { name: string; type: AvroColumnType }[]) {
   for (const c of columns) if (!avroNameOk(c.name)) throw new Error(`column ${JSON.stringify(c.name)} is not a valid Avro field name`);
   const row = {
     type: 'record',
@@ -63,14 +87,18 @@ export function avroSchemaFor(topic: string, columns: { name: string; type: 'str
   };
 }
 
-function rowRecord(row: RawRow | null, columns: { name: string }[]): Record<string, unknown> | null {
+function rowRecord(row: RawRow | null, columns: { name: string; type: AvroColumnType }[]): Record<string, unknown> | null {
   if (!row) return null;
   const out: Record<string, unknown> = {};
-  for (const c of columns) out[c.name] = row[c.name] ?? null;
+  for (const c of columns) {
+    const v = row[c.name] ?? null;
+    // a column the project does not know travels as text
+    out[c.name] = v === null ? null : c.type === 'string' && typeof v !== 'string' ? String(v) : v;
+  }
   return out;
 }
 
-export function toAvroRecord(envelope: Envelope, columns: { name: string }[]): Record<string, unknown> {
+export function toAvroRecord(envelope: Envelope, columns: { name: string; type: AvroColumnType }[]): Record<string, unknown> {
   return {
     op: envelope.op,
     before: rowRecord(envelope.before, columns),

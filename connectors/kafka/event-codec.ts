@@ -3,11 +3,11 @@
 // gains a column). Decoding recognises either by the Confluent magic byte, so a consumer reads a topic
 // whatever its producer chose.
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { ChangeEvent, RawRow } from '../../services/domain/change-event.ts';
+import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventDecoder, IncomingMessage } from '../../services/domain/ports.ts';
 import { ValidationError } from '../../services/runtime/errors.ts';
 import { fromEnvelope, toEnvelope, type Envelope } from './envelope.ts';
-import { avroNameOk, avroSchemaFor, fromAvroRecord, toAvroRecord } from './avro-schema.ts';
+import { avroNameOk, avroSchemaFor, fromAvroRecord, toAvroRecord, KNOWN_COLUMNS, type AvroColumnType } from './avro-schema.ts';
 
 export interface EncodedEvent {
   key: string | null;
@@ -43,15 +43,16 @@ function decodeJson(value: Buffer | null): ChangeEvent {
 }
 
 /**
- * Avro through the registry. The value schema of a topic is derived from the columns of the rows that
- * travel on it; a row with a new column (an ALTER TABLE … ADD COLUMN on the legacy table) registers a
- * new version whose added field defaults to null, which the registry accepts as backward compatible.
+ * Avro through the registry. The value schema of a topic has a field for every known column of its
+ * table (see KNOWN_COLUMNS) and for every other column seen so far; a row with a new column (an ALTER
+ * TABLE … ADD COLUMN on the legacy table) registers a new version whose added field defaults to null,
+ * which the registry accepts as backward compatible. Columns absent from a row travel as null.
  */
 export class AvroEventCodec implements EventEncoder, EventDecoder {
   private readonly registry: SchemaRegistry;
   private readonly prefix: string;
-  /** topic → (column signature → registry id) */
-  private readonly ids = new Map<string, Map<string, number>>();
+  /** topic → its current columns and registry id */
+  private readonly schemas = new Map<string, { columns: { name: string; type: AvroColumnType }[]; id: number }>();
 
   constructor(registry: SchemaRegistry, prefix: string) {
     this.registry = registry;
@@ -60,24 +61,23 @@ export class AvroEventCodec implements EventEncoder, EventDecoder {
 
   async encode(event: ChangeEvent, topic: string, key: string | null): Promise<EncodedEvent> {
     const envelope = toEnvelope(event, this.prefix);
-    const columns = columnsOf(envelope);
+    const seen = columnNamesOf(envelope);
     // A column name Avro cannot carry (the application may add any): this event travels as JSON, which
     // every consumer of these topics also reads.
-    if (!columns.every((c) => avroNameOk(c.name))) return { key, value: Buffer.from(JSON.stringify(envelope)) };
-    const signature = columns.map((c) => `${c.name}:${c.type}`).join(',');
-    let perTopic = this.ids.get(topic);
-    if (!perTopic) this.ids.set(topic, (perTopic = new Map()));
-    let id = perTopic.get(signature);
-    if (id === undefined) {
-      const schema = avroSchemaFor(topic, columns);
+    if (!seen.every(avroNameOk)) return { key, value: Buffer.from(JSON.stringify(envelope)) };
+    let current = this.schemas.get(topic);
+    const known = current?.columns ?? Object.entries(KNOWN_COLUMNS[envelope.source.table] ?? {}).map(([name, type]) => ({ name, type }));
+    const added = seen.filter((n) => !known.some((c) => c.name === n));
+    if (!current || added.length > 0) {
+      const columns = [...known, ...added.map((name) => ({ name, type: 'string' as const }))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const registered = await this.registry.register(
-        { type: 'AVRO' as never, schema: JSON.stringify(schema) },
+        { type: 'AVRO' as never, schema: JSON.stringify(avroSchemaFor(topic, columns)) },
         { subject: `${topic}-value` },
       );
-      id = registered.id;
-      perTopic.set(signature, id);
+      current = { columns, id: registered.id };
+      this.schemas.set(topic, current);
     }
-    const value = await this.registry.encode(id, toAvroRecord(envelope, columns));
+    const value = await this.registry.encode(current.id, toAvroRecord(envelope, current.columns));
     return { key, value };
   }
 
@@ -96,18 +96,10 @@ export class AvroEventCodec implements EventEncoder, EventDecoder {
   }
 }
 
-/** Columns of the rows an envelope carries, in a stable order, with the Avro type of their values. */
-function columnsOf(envelope: Envelope): { name: string; type: 'string' | 'int' | 'boolean' }[] {
-  const seen = new Map<string, 'string' | 'int' | 'boolean'>();
-  const add = (row: RawRow | null) => {
-    if (!row) return;
-    for (const [k, v] of Object.entries(row)) {
-      const t = typeof v === 'boolean' ? 'boolean' : typeof v === 'number' ? 'int' : 'string';
-      if (!seen.has(k) || (v !== null && seen.get(k) === 'string' && t !== 'string')) seen.set(k, t);
-    }
-  };
-  add(envelope.before);
-  add(envelope.after);
-  for (const c of envelope.unchanged_toast) if (!seen.has(c)) seen.set(c, 'string');
-  return [...seen].map(([name, type]) => ({ name, type })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+/** Names of the columns of the rows an envelope carries. */
+function columnNamesOf(envelope: Envelope): string[] {
+  const names = new Set<string>();
+  for (const row of [envelope.before, envelope.after]) if (row) for (const k of Object.keys(row)) names.add(k);
+  for (const c of envelope.unchanged_toast) names.add(c);
+  return [...names];
 }

@@ -119,9 +119,10 @@ class RowReader {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(column, `must be an integer from ${min} to ${max}`, v);
     return v;
   }
+  /** With a default: the column may be absent (or null, as Avro carries absent columns): NOT NULL columns only. */
   bool(column: string, defaultValue?: boolean): boolean {
     const v = this.row[column];
-    if (v === undefined && defaultValue !== undefined) return defaultValue;
+    if ((v === undefined || v === null) && defaultValue !== undefined) return defaultValue;
     if (typeof v !== 'boolean') this.fail(column, 'must be a boolean', v);
     return v;
   }

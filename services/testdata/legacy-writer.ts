@@ -176,6 +176,8 @@ export function startLegacyWriter(options: LegacyWriterOptions): LegacyWriter {
       case 'deleteLoan': {
         const l = await randomLoan(tx, prng);
         if (!l) return;
+        // lock the loan first, so that no payment can be added to it between the two deletes
+        await tx.query(`SELECT 1 FROM "Prestamo" WHERE id = $1 FOR UPDATE`, [l.id]);
         await tx.query(`DELETE FROM "PagoPrestamo" WHERE "prestamoId" = $1`, [l.id]);
         await tx.query(`DELETE FROM "Prestamo" WHERE id = $1`, [l.id]);
         return;

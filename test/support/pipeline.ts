@@ -110,7 +110,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | false | 
  * heartbeat table now, and the sync must have applied the heartbeat (the capture publishes it in
  * commit order, so everything before it has been applied too).
  */
-export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Promise<void> {
+export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafka?: { brokers: string[]; prefix: string; groupId?: string }): Promise<void> {
   await waitFor('the pipeline to be started', async () => (await db.query(`SELECT 1 FROM prestamos_cdc.pipeline`)).rowCount! > 0, timeoutMs);
   await waitFor(
     'the initial snapshot to be applied',
@@ -134,22 +134,37 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Pro
     timeoutMs,
     300,
   );
-  // Kafka mode: the slot confirms what Kafka acknowledged; the sync must also have applied it.
-  const beat = await db.query<{ at: string }>(
-    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1
-     RETURNING to_char(beat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
-  );
-  await waitFor(
-    'every sync to apply the newest heartbeat',
-    async () => {
-      const r = await db.query<{ at: string | null }>(
-        `SELECT status->>'lastHeartbeatBeatAt' AS at FROM prestamos_cdc.components WHERE component = 'sync' AND last_seen > now() - interval '30 seconds'`,
-      );
-      return r.rows.length > 0 && r.rows.every((x) => x.at !== null && x.at >= beat.rows[0]!.at);
-    },
-    timeoutMs,
-    300,
-  );
+  if (!kafka) return;
+  // Kafka mode: the slot confirms what Kafka acknowledged; the consumers must also have applied it:
+  // every partition's applied offset (kept in the database by the sync) reaches the partition's end.
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({ clientId: 'test-catch-up', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const topics = ['Prestamo', 'PagoPrestamo', 'Accion', 'Multa'].map((t) => `${kafka.prefix}.public.${t}`);
+    await waitFor(
+      'the consumers to apply every message',
+      async () => {
+        for (const topic of topics) {
+          const ends = await admin.fetchTopicOffsets(topic).catch(() => []);
+          const applied = await db.query<{ partition: number; next_offset: string }>(
+            `SELECT partition, next_offset::text FROM prestamos_cdc.consumer_offsets WHERE topic = $1 AND consumer_group = $2`,
+            [topic, kafka.groupId ?? 'prestamos-cdc-sync'],
+          );
+          for (const p of ends) {
+            if (p.high === '0') continue;
+            const a = applied.rows.find((r) => r.partition === p.partition);
+            if (!a || BigInt(a.next_offset) < BigInt(p.high)) return false;
+          }
+        }
+        return true;
+      },
+      timeoutMs,
+      300,
+    );
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 export interface ConsistencyReport {

@@ -35,7 +35,8 @@ export async function startSchemaRegistryDouble(): Promise<SchemaRegistryDouble>
     res.end(JSON.stringify(body));
   };
   const notFound = (res: http.ServerResponse, code: number, message: string) => send(res, 404, { error_code: code, message });
-  const canonical = (schema: string) => JSON.stringify(avro.Type.forSchema(JSON.parse(schema)).schema());
+  // Parsed to check it is valid Avro; stored with its attributes (defaults decide compatibility).
+  const canonical = (schema: string) => JSON.stringify(avro.Type.forSchema(JSON.parse(schema)).schema({ exportAttrs: true }));
 
   const server = http.createServer((req, res) => {
     state.requests++;

@@ -27,14 +27,15 @@ afterAll(async () => {
 
 describe('kafka pipeline (smoke)', () => {
   it('capture and sync in separate processes through the broker', async () => {
-    const config = configFor(db, { KAFKA_BROKERS: kafka.brokers.join(','), TOPIC_PREFIX: `t${Date.now()}` });
+    const prefix = `t${Date.now()}`;
+    const config = configFor(db, { KAFKA_BROKERS: kafka.brokers.join(','), TOPIC_PREFIX: prefix });
     procs.push(await startTestProcess(db, { config, mode: 'kafka', capture: true, sync: false }));
     procs.push(await startTestProcess(db, { config, mode: 'kafka', capture: false, sync: true }));
     await startMigrationFor(db, config);
     const writer = startLegacyWriter({ pool, seed: 6, workers: 3, maxOperations: 600 });
     await writer.done;
     expect(writer.stats.errors).toEqual([]);
-    await waitForCatchUp(db);
+    await waitForCatchUp(db, 120_000, { brokers: kafka.brokers, prefix });
     const report = await expectConsistent(db);
     expect(report.counts.loans).toBeGreaterThan(250);
   });
