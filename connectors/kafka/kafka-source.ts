@@ -4,6 +4,7 @@
 import type { Consumer, Kafka } from 'kafkajs';
 import type { EventSource, IncomingBatch } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
+import { NO_CRASH, type CrashPoints } from '../../services/runtime/crash-points.ts';
 
 export interface KafkaSourceOptions {
   kafka: Kafka;
@@ -12,6 +13,7 @@ export interface KafkaSourceOptions {
   logger: Logger;
   /** partitions processed at the same time (each in its own database transaction) */
   partitionsConsumedConcurrently?: number;
+  crash?: CrashPoints;
 }
 
 export class KafkaEventSource implements EventSource {
@@ -53,6 +55,7 @@ export class KafkaEventSource implements EventSource {
           })),
         });
         const last = batch.lastOffset();
+        (this.options.crash ?? NO_CRASH).reached('sync.after-commit-before-offset-commit');
         resolveOffset(last);
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
       },

@@ -15,6 +15,7 @@ import type { EventPublisher } from '../domain/ports.ts';
 import { widenXid } from '../domain/visibility.ts';
 import { parseLsn } from '../domain/lsn.ts';
 import { ReplicationStream, type StreamMessage } from '../../connectors/postgres/replication-stream.ts';
+import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import { currentXidHorizon, slotStatus } from '../../connectors/postgres/replication-setup.ts';
 
 export interface CaptureConfig {
@@ -33,6 +34,7 @@ export interface CaptureServiceOptions {
   logger: Logger;
   metrics: Metrics;
   instance: string;
+  crash?: CrashPoints;
 }
 
 /** A snapshot chunk read and waiting for its watermark to come through the stream. */
@@ -338,6 +340,9 @@ export class CaptureService {
           }
         }
       }
+      const crash = this.o.crash ?? NO_CRASH;
+      if (batch.some((e) => e.kind === 'snapshot') && !batch.some((e) => e.kind === 'chunk-end')) crash.reached('capture.mid-snapshot-chunk');
+      if (confirmAt) crash.reached('capture.after-ack-before-confirm');
       if (confirmAt && stream === this.stream) await this.confirm(confirmAt);
     })().finally(() => {
       this.inflight = null;

@@ -21,6 +21,7 @@ import { CaptureService } from '../capture/capture-service.ts';
 import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { CrashPoints } from '../runtime/crash-points.ts';
 
 export type PipelineMode = 'kafka' | 'inline';
 
@@ -51,6 +52,8 @@ export function instanceId(): string {
 export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline> {
   const { config, logger, metrics } = o;
   const instance = instanceId();
+  const crash = new CrashPoints(config.crashAt);
+  if (config.crashAt) logger.warn({ crashAt: config.crashAt }, 'fault injection armed: this process will SIGKILL itself at a crash point');
   let publisher: EventPublisher;
   let source: EventSource | undefined;
   let decoder: EventDecoder | null = null;
@@ -77,6 +80,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         groupId: config.kafka.groupId,
         topics: [...CAPTURED_TABLES.map((t) => topicFor(config.topicPrefix, t)), heartbeatTopic(config.topicPrefix)],
         logger,
+        crash,
       });
       const dlq = new KafkaDeadLetterSink({ kafka, prefix: config.topicPrefix });
       deadLetter = dlq;
@@ -102,6 +106,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       logger: logger.child({ component: 'sync' }),
       metrics,
       instance,
+      crash,
     });
     await sync.start();
   }
@@ -123,6 +128,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       logger: logger.child({ component: 'capture' }),
       metrics,
       instance,
+      crash,
     });
     capture.start();
     snapshotter = new Snapshotter({

@@ -76,6 +76,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
   ENABLE_TEST_DATA: bool.default(false),
   PG_POOL_MAX: int(1, 1000).default(10),
+  CRASH_AT: optional(z.string().regex(/^(capture\.after-ack-before-confirm|capture\.mid-snapshot-chunk|sync\.after-commit-before-offset-commit|sync\.mid-snapshot-chunk)(:\d{1,6})?$/, 'a crash point (see docs/OPERATIONS.md), optionally :N')),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -106,6 +107,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   enableTestData: boolean;
   pgPoolMax: number;
+  /** fault injection for crash tests: the process kills itself (SIGKILL) the Nth time it reaches this point */
+  crashAt: { point: string; nth: number } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -174,6 +177,7 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     enableTestData: e.ENABLE_TEST_DATA,
     pgPoolMax: e.PG_POOL_MAX,
+    crashAt: e.CRASH_AT ? { point: e.CRASH_AT.split(':')[0]!, nth: Number(e.CRASH_AT.split(':')[1] ?? 1) } : undefined,
   };
 }
 

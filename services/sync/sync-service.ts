@@ -16,6 +16,7 @@ import { Applier, prepareChange, versionOfPosition, type PreparedChange } from '
 import { ErrorRateWindow } from './error-rate.ts';
 import * as store from './shadow-store.ts';
 import { isTransientDbError } from '../../connectors/postgres/retry.ts';
+import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import type { FailedRecordInput, OffsetUpdate } from './shadow-store.ts';
 
 export interface SyncConfig {
@@ -39,6 +40,7 @@ export interface SyncServiceOptions {
   logger: Logger;
   metrics: Metrics;
   instance: string;
+  crash?: CrashPoints;
 }
 
 interface Item {
@@ -342,6 +344,7 @@ export class SyncService {
       await this.applier.transaction(record);
     }
     this.committedThrough(batch, items);
+    if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.afterCommit(items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
       this.o.metrics.applyErrors.inc({ reason: f.code });
