@@ -65,6 +65,15 @@ function tryConfig(env: Record<string, string>): ReturnType<typeof loadConfig> |
   }
 }
 
+/** Compose durations: "40s", "1m30s", "500ms". */
+export function durationMs(v: unknown): number | undefined {
+  if (typeof v !== 'string' || !/^(\d+(h|ms|m|s|us))+$/.test(v)) return undefined;
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  let total = 0;
+  for (const m of v.matchAll(/(\d+)(h|ms|m|s|us)/g)) total += Number(m[1]) * unit[m[2]!]!;
+  return total;
+}
+
 export function argv(v: string[] | string | undefined): string[] {
   if (v === undefined) return [];
   return Array.isArray(v) ? v.map(String) : v.trim().split(/\s+/);
@@ -249,6 +258,12 @@ function appServiceProblems(compose: ComposeFile, version: string, root: string)
     if ((command === 'capture' || command === 'sync') && !config.kafka.brokers) problems.push(`${where}: ${command} needs KAFKA_BROKERS`);
     if (serves) {
       running.set(command!, [...(running.get(command!) ?? []), name]);
+      // docker stop waits stop_grace_period (default 10 s) before SIGKILL; the CLI drains for up to
+      // SHUTDOWN_TIMEOUT_MS and gives up 5 s after that
+      const grace = durationMs(s.stop_grace_period);
+      if (grace === undefined || grace < config.shutdownTimeoutMs + 5000) {
+        problems.push(`${where}: stop_grace_period ${String(s.stop_grace_period ?? '(default 10s)')} is shorter than SHUTDOWN_TIMEOUT_MS + 5 s (${config.shutdownTimeoutMs + 5000} ms): docker stop would kill the drain`);
+      }
       for (const spec of s.ports ?? []) {
         const p = parsePort(spec);
         if (typeof p !== 'string' && p.container !== config.http.port) problems.push(`${where}: publishes container port ${p.container} but listens on HTTP_PORT ${config.http.port}`);

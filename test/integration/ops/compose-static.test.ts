@@ -84,6 +84,15 @@ describe('docker-compose.yml', () => {
     );
   });
 
+  it('catches a stop grace period that would kill the drain', () => {
+    expect(mutated((c) => delete c.services.sync!.stop_grace_period)).toContain(
+      'service sync: stop_grace_period (default 10s) is shorter than SHUTDOWN_TIMEOUT_MS + 5 s (35000 ms): docker stop would kill the drain',
+    );
+    expect(mutated((c) => ((c.services.capture!.environment as Record<string, string>).SHUTDOWN_TIMEOUT_MS = '60000'))).toContain(
+      'service capture: stop_grace_period 40s is shorter than SHUTDOWN_TIMEOUT_MS + 5 s (65000 ms): docker stop would kill the drain',
+    );
+  });
+
   it('catches Prometheus scraping a port the service does not listen on', () => {
     expect(mutated((c) => ((c.services.sync!.environment as Record<string, string>).HTTP_PORT = '9000'))).toContain(
       'prometheus.yml job prestamos-cdc-sync: scrapes sync:8080 but the service listens on 9000',
