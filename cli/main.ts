@@ -68,6 +68,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Long-running commands have drained and closed what they own; a library timer left behind must
+    // not keep the process alive past its graceful stop.
+    setTimeout(() => process.exit(code), 200).unref();
   },
   (err) => {
     console.error(err);

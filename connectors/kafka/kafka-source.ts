@@ -13,6 +13,8 @@ export interface KafkaSourceOptions {
   logger: Logger;
   /** partitions processed at the same time (each in its own database transaction) */
   partitionsConsumedConcurrently?: number;
+  /** how long the group waits for a member that stopped answering (a crashed consumer) */
+  sessionTimeoutMs?: number;
   crash?: CrashPoints;
 }
 
@@ -20,6 +22,7 @@ export class KafkaEventSource implements EventSource {
   private readonly consumer: Consumer;
   private readonly options: KafkaSourceOptions;
   private stopped = false;
+  private stopping = false;
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
@@ -27,9 +30,12 @@ export class KafkaEventSource implements EventSource {
       groupId: options.groupId,
       allowAutoTopicCreation: true,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
+      // kafkajs restarts a crashed consumer; never once this source is stopping (it would keep the
+      // process alive after its drain)
+      retry: { restartOnFailure: async () => !this.stopping },
     });
   }
 
@@ -42,11 +48,17 @@ export class KafkaEventSource implements EventSource {
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!isRunning() || isStale() || batch.messages.length === 0) return;
+        let resolved: string | null = null;
         await handler({
           topic: batch.topic,
           partition: batch.partition,
           highWatermark: batch.highWatermark,
           heartbeat,
+          resolve: (offset) => {
+            resolved = offset;
+            resolveOffset(offset);
+          },
+          shouldStop: () => this.stopping || !isRunning() || isStale(),
           messages: batch.messages.map((m) => ({
             origin: { topic: batch.topic, partition: batch.partition, offset: m.offset },
             key: m.key ? m.key.toString('utf8') : null,
@@ -54,10 +66,9 @@ export class KafkaEventSource implements EventSource {
             headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, String(v)])),
           })),
         });
-        const last = batch.lastOffset();
+        if (resolved === null) return;
         (this.options.crash ?? NO_CRASH).reached('sync.after-commit-before-offset-commit');
-        resolveOffset(last);
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(resolved) + 1n).toString() }]);
       },
     });
   }
@@ -73,7 +84,8 @@ export class KafkaEventSource implements EventSource {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    // kafkajs lets the batch in progress finish before it disconnects
+    // the handler stops after the part of the batch it is applying; kafkajs then commits and leaves
+    this.stopping = true;
     await this.consumer.disconnect();
   }
 }

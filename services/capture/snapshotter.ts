@@ -107,6 +107,14 @@ export class Snapshotter {
       `UPDATE prestamos_cdc.snapshot_requests SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')`,
       [req.id],
     );
+    // Chunks read by an earlier run that died before they were emitted: the cursor did not move past
+    // them, so they are read again; the old ones would never complete (a marker that still arrives for
+    // one is ignored, and the new read covers the same keys).
+    const abandoned = await this.pool.query(
+      `DELETE FROM prestamos_cdc.snapshot_chunks WHERE request_id = $1 AND emitted_at IS NULL AND applied_at IS NULL RETURNING id`,
+      [req.id],
+    );
+    if (abandoned.rowCount) this.logger.warn({ request: req.id, chunks: abandoned.rowCount }, 'snapshot chunks of an interrupted run discarded; reading them again');
     if (req.scope === 'loan') {
       const id = req.target_id!;
       const read = await readLoanWithPayments(this.pool, id);

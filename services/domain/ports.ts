@@ -38,6 +38,10 @@ export interface IncomingBatch {
   highWatermark?: string;
   /** keeps the consumer's group membership alive during a long batch */
   heartbeat?: () => Promise<void>;
+  /** marks messages up to this offset as applied (their offsets are committed after the handler) */
+  resolve?: (offset: string) => void;
+  /** true once the source is stopping: the handler stops after the part it is applying */
+  shouldStop?: () => boolean;
 }
 
 export interface EventSource {

@@ -81,6 +81,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         topics: [...CAPTURED_TABLES.map((t) => topicFor(config.topicPrefix, t)), heartbeatTopic(config.topicPrefix)],
         logger,
         crash,
+        sessionTimeoutMs: config.kafka.sessionTimeoutMs,
       });
       const dlq = new KafkaDeadLetterSink({ kafka, prefix: config.topicPrefix });
       deadLetter = dlq;

@@ -52,6 +52,7 @@ const envSchema = z.object({
   KAFKA_BROKERS: optional(brokerList),
   KAFKA_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('prestamos-cdc'),
   KAFKA_GROUP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('prestamos-cdc-sync'),
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
   SCHEMA_REGISTRY_URL: optional(httpUrl),
   TOPIC_PREFIX: z.string().regex(TOPIC_PREFIX, 'letters, digits, ".", "_" or "-", at most 200').default('junta'),
   SLOT_NAME: z.string().regex(IDENTIFIER, 'a lowercase SQL identifier: [a-z_][a-z0-9_]*, at most 63').default('prestamos_cdc'),
@@ -87,6 +88,7 @@ export interface Config {
     brokers: string[] | undefined;
     clientId: string;
     groupId: string;
+    sessionTimeoutMs: number;
     schemaRegistryUrl: string | undefined;
   };
   topicPrefix: string;
@@ -149,6 +151,7 @@ export function loadConfig(env: Env): Config {
       brokers: e.KAFKA_BROKERS,
       clientId: e.KAFKA_CLIENT_ID,
       groupId: e.KAFKA_GROUP_ID,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
     },
     topicPrefix: e.TOPIC_PREFIX,

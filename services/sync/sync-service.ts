@@ -82,6 +82,8 @@ export class SyncService {
   private lastLoadCheck = 0;
   private lastHeartbeatCommit: number | null = null;
   private lastEventLagMs = 0;
+  private stopping = false;
+  private inflightBatch: Promise<void> | null = null;
   private readonly status: SyncStatus = {
     state: 'starting',
     paused: false,
@@ -113,7 +115,7 @@ export class SyncService {
     this.controlTimer = setInterval(() => void this.controlTick(), 1000);
     this.status.state = this.controlPaused ? 'paused' : 'running';
     this.o.metrics.componentUp.set({ component: 'sync' }, 1);
-    this.running = this.o.source.run((batch) => this.handleBatch(batch)).catch((err) => {
+    this.running = this.o.source.run((batch) => this.guardedBatch(batch)).catch((err) => {
       this.status.state = 'failed';
       this.status.lastError = errorMessage(err);
       this.o.logger.error({ err }, 'sync stopped on an error');
@@ -122,9 +124,13 @@ export class SyncService {
 
   /** Drains: the batch in progress finishes and commits, then the consumer leaves. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.controlTimer) clearInterval(this.controlTimer);
     await this.o.source.stop();
     await this.running;
+    // a source may hand over one more batch while it leaves its group: it is refused, and the one
+    // being applied finishes
+    await this.inflightBatch?.catch(() => undefined);
     this.status.state = 'stopped';
     this.o.metrics.componentUp.set({ component: 'sync' }, 0);
     await removeComponent(this.o.pool, 'sync', this.o.instance).catch(() => undefined);
@@ -185,6 +191,18 @@ export class SyncService {
 
   // ---- batches ---------------------------------------------------------------------------------------
 
+  private async guardedBatch(batch: IncomingBatch): Promise<void> {
+    // stopping: leave it unapplied and unresolved; it is delivered again to whoever consumes next
+    if (this.stopping) return;
+    const p = this.handleBatch({ ...batch, shouldStop: () => this.stopping || (batch.shouldStop?.() ?? false) });
+    this.inflightBatch = p;
+    try {
+      await p;
+    } finally {
+      if (this.inflightBatch === p) this.inflightBatch = null;
+    }
+  }
+
   async handleBatch(batch: IncomingBatch): Promise<void> {
     const tp = `${batch.topic}\u0000${batch.partition}`;
     let messages = batch.messages;
@@ -193,7 +211,12 @@ export class SyncService {
       if (!this.nextOffsets.has(tp)) this.nextOffsets.set(tp, await this.loadNextOffset(batch.topic, batch.partition));
       const next = this.nextOffsets.get(tp)!;
       if (next !== null) {
+        const alreadyApplied = messages.filter((m) => BigInt(m.origin!.offset) < next);
         messages = messages.filter((m) => BigInt(m.origin!.offset) >= next);
+        // applied before a crash, offset not committed to Kafka then: nothing to do, but resolved so
+        // that the consumer moves past them
+        const lastApplied = alreadyApplied[alreadyApplied.length - 1]?.origin?.offset;
+        if (lastApplied !== undefined) batch.resolve?.(lastApplied);
         const first = messages[0]?.origin?.offset;
         if (first !== undefined && BigInt(first) > next) gap = { fromOffset: next.toString(), toOffset: (BigInt(first) - 1n).toString() };
       }
@@ -204,7 +227,12 @@ export class SyncService {
     const items: Item[] = [];
     for (const message of messages) items.push(await this.decode(message));
 
-    // Row changes are applied in batches; markers, truncates and heartbeats in stream order between them.
+    // Row changes are applied in batches; markers and truncates in stream order between them. After
+    // each committed part its offsets are resolved; a stopping source ends the batch there.
+    const resolveThrough = (upTo: Item[]) => {
+      const last = upTo[upTo.length - 1]?.message.origin?.offset;
+      if (last !== undefined) batch.resolve?.(last);
+    };
     let rows: Item[] = [];
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
@@ -212,18 +240,23 @@ export class SyncService {
       const special = e !== null && (e.kind === 'chunk-end' || e.kind === 'truncate');
       if (special) {
         await this.applyRows(batch, rows);
+        resolveThrough(rows);
         rows = [];
         await this.applySpecial(batch, item);
+        resolveThrough([item]);
       } else {
         rows.push(item);
         if (rows.length >= this.o.config.applyBatchSize) {
           await this.applyRows(batch, rows);
+          resolveThrough(rows);
           rows = [];
           await batch.heartbeat?.();
         }
       }
+      if (batch.shouldStop?.() && rows.length === 0) return;
     }
     await this.applyRows(batch, rows);
+    resolveThrough(rows);
     if (batch.highWatermark !== undefined && messages.length > 0) {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
       this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
@@ -250,11 +283,21 @@ export class SyncService {
       'offset gap: messages were removed from Kafka before they were applied; re-syncing the table by snapshot',
     );
     if (table) {
-      await createSnapshotRequest(this.o.pool, {
-        scope: 'tables',
-        tables: [table],
-        reason: `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
-        requestedBy: `sync ${this.o.instance}`,
+      await this.applier.transaction(async (client) => {
+        const id = await createSnapshotRequest(client, {
+          scope: 'tables',
+          tables: [table],
+          reason: `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
+          requestedBy: `sync ${this.o.instance}`,
+        });
+        // Chunks of this table whose markers may have been among the lost messages would never
+        // complete (and would hold the snapshot back): the re-sync covers their rows.
+        const superseded = await client.query(
+          `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
+            WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING id`,
+          [table, id],
+        );
+        if (superseded.rowCount) this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
       });
     }
   }

@@ -27,7 +27,7 @@ export async function startCli(args: string[], env: Record<string, string>, opti
   let out = '';
   const append = (d: Buffer) => {
     out += d.toString();
-    if (out.length > 500_000) out = out.slice(-250_000);
+    if (out.length > 20_000_000) out = out.slice(-10_000_000);
   };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);

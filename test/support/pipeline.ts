@@ -113,10 +113,17 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | false | 
 export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafka?: { brokers: string[]; prefix: string; groupId?: string }): Promise<void> {
   await waitFor('the pipeline to be started', async () => (await db.query(`SELECT 1 FROM prestamos_cdc.pipeline`)).rowCount! > 0, timeoutMs);
   await waitFor(
-    'the initial snapshot to be applied',
+    'every snapshot request to be applied',
     async () => {
-      const r = await db.query<{ pending: string }>(`SELECT count(*)::text AS pending FROM prestamos_cdc.snapshot_requests WHERE status <> 'applied'`);
-      return r.rows[0]!.pending === '0';
+      const r = await db.query<{ id: string; status: string; scope: string; chunks: string; unapplied: string; reason: string }>(
+        `SELECT r.id::text, r.status, r.scope, r.reason,
+                (SELECT count(*) FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id)::text AS chunks,
+                (SELECT string_agg(c.id || ':' || c.markers_applied || '/' || c.markers_expected || (CASE WHEN c.emitted_at IS NULL THEN ' not emitted' ELSE '' END), ', ')
+                   FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id AND c.applied_at IS NULL) AS unapplied
+           FROM prestamos_cdc.snapshot_requests r WHERE r.status <> 'applied' ORDER BY r.id`,
+      );
+      if (r.rows.length === 0) return true;
+      throw new Error(r.rows.slice(0, 8).map((x) => `request ${x.id} (${x.scope}, ${x.reason}) ${x.status}, ${x.chunks} chunks, unapplied: ${x.unapplied ?? 'none'}`).join('; '));
     },
     timeoutMs,
   );
@@ -154,7 +161,9 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafk
           for (const p of ends) {
             if (p.high === '0') continue;
             const a = applied.rows.find((r) => r.partition === p.partition);
-            if (!a || BigInt(a.next_offset) < BigInt(p.high)) return false;
+            if (!a || BigInt(a.next_offset) < BigInt(p.high)) {
+              throw new Error(`${topic}[${p.partition}] applied through ${a?.next_offset ?? 'nothing'} of ${p.high} (low ${p.low})`);
+            }
           }
         }
         return true;

@@ -27,13 +27,17 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const p of procs) await p.stop(5000);
+  if (process.env.TEST_DUMP) {
+    const fs = await import('node:fs');
+    procs.forEach((p, i) => fs.writeFileSync(`${process.env.TEST_DUMP}.proc${i}`, p.output()));
+  }
   await pool?.end();
   await kafka?.stop();
   await db?.drop();
 });
 
 describe('crash recovery', () => {
-  it('SIGKILL at every chosen point, restart, and the result is still exact', async () => {
+  it('SIGKILL at every chosen point, restart, and the result is still exact', { timeout: 420_000 }, async () => {
     const prefix = `crash${Date.now()}`;
     const env = {
       DATABASE_URL: db.url,
@@ -44,6 +48,7 @@ describe('crash recovery', () => {
       PUBLISH_BATCH_SIZE: '50',
       APPLY_BATCH_SIZE: '50',
       HEARTBEAT_INTERVAL_MS: '500',
+      KAFKA_SESSION_TIMEOUT_MS: '8000',
       LOG_LEVEL: process.env.TEST_CHILD_LOG_LEVEL ?? 'warn',
     };
     const start = async (cmd: 'capture' | 'sync', crashAt?: string) => {
@@ -55,8 +60,10 @@ describe('crash recovery', () => {
     const killedBy = async (p: CliProcess, what: string) => {
       step(`waiting for ${what}`);
       const r = await Promise.race([p.exited, new Promise<null>((res) => setTimeout(() => res(null), 90_000))]);
+      if (r === null && process.env.TEST_DUMP) (await import('node:fs')).writeFileSync(`${process.env.TEST_DUMP}.${what}`, p.output());
       expect(r, `${what} should have crashed:\n${p.output().slice(-3000)}`).toEqual({ code: null, signal: 'SIGKILL' });
       expect(p.output()).toContain(`CRASH_AT ${what}`);
+      step(`${what}: crashed as arranged`);
     };
 
     // 1. the first-load snapshot: capture dies with half a chunk published, sync with half a chunk applied
@@ -70,7 +77,15 @@ describe('crash recovery', () => {
 
     // 2. streaming under live writes: capture dies between Kafka's ack and the slot confirmation,
     //    sync between its database commit and the Kafka offset commit
-    const writer = startLegacyWriter({ pool, seed: 78, workers: 3 });
+    // a steady writer, light enough that no partition outgrows the mock broker's retention (5 MiB)
+    const writer = startLegacyWriter({
+      pool,
+      seed: 78,
+      workers: 3,
+      ratePerSecond: 150,
+      ops: ['insertLoan', 'disburseLoan', 'changeStatus', 'changeTerms', 'insertPayment', 'paymentWithStatusChange', 'voidPayment', 'deletePayment', 'touchOtherColumnOfToastedLoan', 'moveLoanToOtherJunta', 'insertAccion', 'updateAccion', 'insertMulta', 'payMulta', 'deleteMulta'],
+    });
+    try {
     await new Promise((r) => setTimeout(r, 1500));
     await capture.stop();
     capture = await start('capture', 'capture.after-ack-before-confirm:20');
@@ -78,15 +93,20 @@ describe('crash recovery', () => {
     capture = await start('capture');
     step('stopping sync');
     await sync.stop();
-    step(`sync stopped:\n${sync.output().slice(-4000)}`);
+    step('sync stopped');
+    if (process.env.TEST_DUMP) (await import('node:fs')).writeFileSync(process.env.TEST_DUMP, sync.output());
     sync = await start('sync', 'sync.after-commit-before-offset-commit:10');
     await killedBy(sync, 'sync.after-commit-before-offset-commit');
     sync = await start('sync');
     await new Promise((r) => setTimeout(r, 1500));
-    await writer.stop();
+    } finally {
+      await writer.stop();
+    }
     expect(writer.stats.errors).toEqual([]);
 
+    step('waiting for catch-up');
     await waitForCatchUp(db, 180_000, { brokers: kafka.brokers, prefix });
+    step('caught up');
     const report = await expectConsistent(db);
     expect(report.counts.loans).toBeGreaterThan(400);
     // Redelivery really happened and changed nothing: the restarted sync saw events it already had.
