@@ -69,6 +69,9 @@ export function authorize(req: Request, roles: readonly Role[]): void {
   }
 }
 
+/** The roles that may read (GET): viewers, and operators, who must see what they operate. Admin always may. */
+export const READ_ROLES: readonly Role[] = ['viewer', 'operator'];
+
 /** Only these roles (admin is always allowed). For reads; mutations use `mutation()`, which also audits refusals. */
 export function requireRole(...roles: Role[]) {
   return (req: Request, _res: Response, next: NextFunction) => {

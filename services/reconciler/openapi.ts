@@ -1,7 +1,7 @@
 // The OpenAPI 3.1 description of every route the reconciler serves, hand-written and served at
 // GET /prestamos/openapi.json. A test compares its paths and methods with the routes the Express router
-// really has, and its x-roles with the role matrix. `x-roles` lists the roles allowed (admin always is);
-// an operation without `security` needs no token.
+// really has, and its x-roles with the role matrix. `x-roles` lists every role allowed; an operation
+// with an empty `security` needs no token.
 
 type Json = Record<string, unknown>;
 
@@ -85,7 +85,7 @@ export const OPENAPI_DOCUMENT = {
       'verification and consistency computed in SQL against the legacy tables, progress and metrics, pause/resume, and the ' +
       'reversible cutover of reads. Every mutating call is written to an append-only audit log. Bearer tokens: ' +
       '`npm run cli -- token create --role admin|operator|viewer`. Roles: viewer (GETs), operator (single, rollback, pause, ' +
-      'resume, retry of a failed record), admin (everything). /metrics, /healthz, /readyz and this document need no token ' +
+      'resume, retry of a failed record, and the GETs), admin (everything, and alone the audit log). /metrics, /healthz, /readyz and this document need no token ' +
       '(scrapers and probes). Errors are JSON `{error, requestId, reasons?, details?}`: 400 bad input, 401 no or bad token, ' +
       '403 role not allowed (or test data disabled), 404 unknown id or route, 409 refused in the current state (with reasons).',
   },
@@ -183,7 +183,7 @@ export const OPENAPI_DOCUMENT = {
         description:
           'Through a loan-scope snapshot request (the same ordered mechanism as the first load) when a capture is streaming, ' +
           'in-process through the same apply otherwise. Clears a rollback of the loan.',
-        roles: ['operator'],
+        roles: ['operator', 'admin'],
         parameters: [idParam('legacy loan id ("Prestamo".id)')],
         body: waitBody,
         responses: {
@@ -198,7 +198,7 @@ export const OPENAPI_DOCUMENT = {
       post: op({
         tag: 'migration',
         summary: 'Remove one loan and its payments from the new tables, append ledger reversals, leave it alone until migrated again',
-        roles: ['operator'],
+        roles: ['operator', 'admin'],
         parameters: [idParam('legacy loan id')],
         body: reasonBody,
         responses: { '200': json(anyObject, 'rolled back (or already rolled back)'), '404': error('no such loan') },
@@ -208,7 +208,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'verification',
         summary: 'Field-by-field comparison of one loan, its payments and ledger worth (legacy, expected, new)',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         parameters: [idParam('legacy loan id')],
         responses: { '200': json(ref('LoanComparison'), 'the comparison'), '404': error('no such loan') },
       }),
@@ -217,7 +217,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'verification',
         summary: 'Schema objects present, counts legacy vs new, missing and extra ids, slot and publication state',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         parameters: [limitParam(200, 20)],
         responses: { '200': json(anyObject, 'the report; ok is true when nothing is missing or extra (rows in flight aside)') },
       }),
@@ -227,7 +227,7 @@ export const OPENAPI_DOCUMENT = {
         tag: 'verification',
         summary: 'Data matching %, payment totals, status consistency, relationship integrity, ledger and per-junta capital (with the cross-check), first mismatches field by field',
         description: 'Rows whose newest legacy change is not applied yet are reported as in flight, not as mismatches.',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         parameters: [limitParam(200, 20)],
         responses: { '200': json(anyObject, 'the report; consistent is true when nothing differs (rows in flight aside)') },
       }),
@@ -236,7 +236,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'monitoring',
         summary: 'Phase, per table total/migrated/failed/remaining, rate, ETA, lag, error rate, paused and why, snapshot requests',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         responses: { '200': json(anyObject, 'progress') },
       }),
     },
@@ -244,7 +244,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'monitoring',
         summary: 'Migration speed, error rate, lag, slot, resource use (process, host, database), as JSON',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         responses: { '200': json(anyObject, 'metrics') },
       }),
     },
@@ -252,7 +252,7 @@ export const OPENAPI_DOCUMENT = {
       post: op({
         tag: 'control',
         summary: 'Pause the apply (every sync process)',
-        roles: ['operator'],
+        roles: ['operator', 'admin'],
         body: reasonBody,
         responses: { '200': json(ref('ControlState'), 'the stored state') },
       }),
@@ -261,7 +261,7 @@ export const OPENAPI_DOCUMENT = {
       post: op({
         tag: 'control',
         summary: 'Resume the apply (also after an error-rate pause)',
-        roles: ['operator'],
+        roles: ['operator', 'admin'],
         body: emptyBody,
         responses: { '200': json(ref('ControlState'), 'the stored state') },
       }),
@@ -270,7 +270,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'control',
         summary: 'Where reads go now, and the checks a cutover to the new tables would run (dry run)',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         responses: { '200': json(anyObject, 'readiness with every check') },
       }),
       post: op({
@@ -290,7 +290,7 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'control',
         summary: 'Failed records (messages that could not be applied), newest first',
-        roles: ['viewer'],
+        roles: ['viewer', 'operator', 'admin'],
         parameters: [
           { name: 'status', in: 'query', required: false, schema: { enum: ['open', 'resolved', 'all'], default: 'open' } },
           limitParam(500, 50),
@@ -303,7 +303,7 @@ export const OPENAPI_DOCUMENT = {
       post: op({
         tag: 'control',
         summary: 'Re-sync what a failed record was about (its loan, or its table) and close it once applied',
-        roles: ['operator'],
+        roles: ['operator', 'admin'],
         parameters: [numericIdParam],
         body: waitBody,
         responses: {

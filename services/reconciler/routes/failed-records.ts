@@ -2,7 +2,7 @@
 // POST /prestamos/migration/failed/:id/resolve (admin).
 import { z } from 'zod';
 import type { RouteRegistrar } from '../http-app.ts';
-import { mutation, requireRole } from '../http-app.ts';
+import { mutation, requireRole, READ_ROLES } from '../http-app.ts';
 import { parseBody, parseQuery, parseNumericId, intParam } from '../validation.ts';
 import { listFailedRecords, retryFailedRecord, resolveFailedRecord } from '../failed-records.ts';
 import { actorOf, type ReconcilerDeps } from './deps.ts';
@@ -19,7 +19,7 @@ const RESOLVE_BODY = z.object({ note: z.string().trim().min(1).max(2000) }).stri
 
 export function failedRecordRoutes(deps: ReconcilerDeps): RouteRegistrar {
   return (router, ctx) => {
-    router.get('/prestamos/migration/failed', requireRole('viewer'), async (req, res, next) => {
+    router.get('/prestamos/migration/failed', requireRole(...READ_ROLES), async (req, res, next) => {
       try {
         const q = parseQuery(LIST_QUERY, req.query);
         res.json(await listFailedRecords(ctx.pool, { status: q.status, limit: q.limit, beforeId: q.before ?? null }));

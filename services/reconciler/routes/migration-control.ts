@@ -4,7 +4,7 @@
 // a cutover to the new tables would pass its checks now (a dry run).
 import { z } from 'zod';
 import type { RouteRegistrar } from '../http-app.ts';
-import { mutation, requireRole } from '../http-app.ts';
+import { mutation, requireRole, READ_ROLES } from '../http-app.ts';
 import { setPaused } from '../../runtime/control-plane.ts';
 import { parseBody, parseQuery, EMPTY_BODY } from '../validation.ts';
 import { cutover, cutoverReadiness, type CutoverOptions } from '../cutover.ts';
@@ -56,7 +56,7 @@ export function controlRoutes(deps: ReconcilerDeps): RouteRegistrar {
       }),
     );
 
-    router.get('/prestamos/migration/cutover', requireRole('viewer'), async (req, res, next) => {
+    router.get('/prestamos/migration/cutover', requireRole(...READ_ROLES), async (req, res, next) => {
       try {
         parseQuery(z.object({}).strict(), req.query);
         res.json(await cutoverReadiness(cutoverOptions(deps, ctx)));

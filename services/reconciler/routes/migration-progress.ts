@@ -1,7 +1,7 @@
 // GET /prestamos/migration/progress and GET /prestamos/migration/metrics (viewer).
 import { z } from 'zod';
 import type { RouteRegistrar } from '../http-app.ts';
-import { requireRole } from '../http-app.ts';
+import { requireRole, READ_ROLES } from '../http-app.ts';
 import { parseQuery } from '../validation.ts';
 import { progress, migrationMetrics, RateSampler } from '../progress.ts';
 import type { ReconcilerDeps } from './deps.ts';
@@ -13,7 +13,7 @@ export function progressRoutes(deps: ReconcilerDeps): RouteRegistrar {
   return (router, ctx) => {
     const options = () => ({ pool: ctx.pool, pipeline: deps.pipeline, sampler, errorRateThreshold: deps.config.errorRate.threshold });
 
-    router.get('/prestamos/migration/progress', requireRole('viewer'), async (req, res, next) => {
+    router.get('/prestamos/migration/progress', requireRole(...READ_ROLES), async (req, res, next) => {
       try {
         parseQuery(NO_QUERY, req.query);
         res.json(await progress(options()));
@@ -22,7 +22,7 @@ export function progressRoutes(deps: ReconcilerDeps): RouteRegistrar {
       }
     });
 
-    router.get('/prestamos/migration/metrics', requireRole('viewer'), async (req, res, next) => {
+    router.get('/prestamos/migration/metrics', requireRole(...READ_ROLES), async (req, res, next) => {
       try {
         parseQuery(NO_QUERY, req.query);
         res.json(await migrationMetrics({ ...options(), slotName: deps.config.slotName }));

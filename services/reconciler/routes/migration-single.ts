@@ -3,7 +3,7 @@
 // GET /prestamos/migration/loan/:id (viewer): the comparison alone.
 import { z } from 'zod';
 import type { RouteRegistrar } from '../http-app.ts';
-import { mutation, requireRole } from '../http-app.ts';
+import { mutation, requireRole, READ_ROLES } from '../http-app.ts';
 import { NotFoundError } from '../../runtime/errors.ts';
 import { parseBody, parseQuery, parseRowId } from '../validation.ts';
 import { migrateSingleLoan, rollbackLoan, loanPresence } from '../single-loan.ts';
@@ -37,7 +37,7 @@ export function singleLoanRoutes(deps: ReconcilerDeps): RouteRegistrar {
       }),
     );
 
-    router.get('/prestamos/migration/loan/:id', requireRole('viewer'), async (req, res, next) => {
+    router.get('/prestamos/migration/loan/:id', requireRole(...READ_ROLES), async (req, res, next) => {
       try {
         const id = parseRowId(req.params.id);
         parseQuery(z.object({}).strict(), req.query);
