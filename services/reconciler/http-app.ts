@@ -36,6 +36,13 @@ declare module 'express-serve-static-core' {
   }
 }
 
+type AuditedRequest = Request & { audited?: boolean };
+
+/** A request that may change something: audited even when it is refused before reaching its handler. */
+function mutatingAttempt(req: Request): boolean {
+  return !['GET', 'HEAD', 'OPTIONS'].includes(req.method) && (req.path.startsWith('/prestamos/') || req.originalUrl.startsWith('/prestamos/'));
+}
+
 export class AuthError extends Error {
   readonly status: 401 | 403;
   constructor(status: 401 | 403, message: string) {
@@ -106,6 +113,7 @@ export function mutation(ctx: HttpContext, action: string, roles: readonly Role[
       status = statusOf(err);
       outcome = `error: ${errorMessage(err)}`.slice(0, 2000);
     }
+    (req as AuditedRequest).audited = true;
     await writeAudit(ctx, req, action, params, outcome, status).catch((err) =>
       ctx.logger.error({ err: errorMessage(err), action }, 'audit row could not be written'),
     );
@@ -172,15 +180,25 @@ export function createHttpApp(ctx: HttpContext, registrars: RouteRegistrar[]): e
     });
     next();
   });
-  app.use(express.json({ limit: '100kb', strict: true }));
+  // who is calling is known before the body is parsed, so that a refused body is audited with its caller
   app.use(authenticate(ctx));
+  app.use(express.json({ limit: '100kb', strict: true }));
   const router = express.Router();
   for (const register of registrars) register(router, ctx);
   app.use(router);
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  app.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(err);
     if (status >= 500) ctx.logger.error({ err, requestId: req.requestId, path: req.path }, 'request failed');
+    // refused before any handler ran (malformed JSON, a body too large, a path that does not decode,
+    // no such route): still a mutating attempt, and audited as one
+    if (!(req as AuditedRequest).audited && mutatingAttempt(req)) {
+      (req as AuditedRequest).audited = true;
+      const message = status >= 500 ? 'internal error' : publicMessage(err);
+      await writeAudit(ctx, req, 'request.rejected', { method: req.method, path: req.originalUrl.slice(0, 500) }, `error: ${message}`.slice(0, 2000), status).catch((e) =>
+        ctx.logger.error({ err: errorMessage(e) }, 'audit row could not be written'),
+      );
+    }
     const body: Record<string, unknown> = { error: status >= 500 ? 'internal error' : publicMessage(err), requestId: req.requestId };
     if (err instanceof ConflictError) body.reasons = err.reasons;
     if (err instanceof ValidationError && err.details !== undefined) body.details = err.details;
