@@ -96,17 +96,21 @@ $$;
 
 -- ---- 2. comparison ------------------------------------------------------------------------------
 
--- Loan aggregates of every loan at once (a hash aggregate over expected_pago_new).
+-- Loan aggregates of every loan at once: one hash aggregate over the payments. The split is the one of
+-- expected_pago_new (same formula), written over the legacy columns so that the planner can estimate
+-- the rows (a filter on expected_pago_new.status, a CASE, is estimated at a fraction of a percent).
+-- Rolled-back loans are left out by the views that use it.
 CREATE OR REPLACE VIEW prestamos_cdc.expected_loan_totals AS
-SELECT e.prestamo_id,
-       sum(e.amount) AS total_paid,
-       sum(e.principal_amount) AS principal_paid,
-       sum(e.interest_amount) AS interest_paid,
+SELECT pp."prestamoId" AS prestamo_id,
+       sum(pp.monto) AS total_paid,
+       sum(pp.monto - round(pp.monto * l.k / NULLIF(1 + l.k, 0), 2)) AS principal_paid,
+       sum(round(pp.monto * l.k / NULLIF(1 + l.k, 0), 2)) AS interest_paid,
        count(*)::integer AS payments_count,
-       max(e.paid_at) AS last_payment_at
-  FROM prestamos_cdc.expected_pago_new e
- WHERE e.status = 'registered'
- GROUP BY e.prestamo_id;
+       max(pp.fecha AT TIME ZONE 'UTC') AS last_payment_at
+  FROM "PagoPrestamo" pp
+  JOIN (SELECT p.id, p."tasaInteres" * p.cuotas AS k FROM "Prestamo" p) l ON l.id = pp."prestamoId"
+ WHERE NOT pp.anulado
+ GROUP BY pp."prestamoId";
 
 -- expected_prestamo_new, set-based: for whole-table comparisons (expected_prestamo_new, which looks
 -- up each loan's payments, stays the better plan for a few given ids).
@@ -134,34 +138,83 @@ SELECT p.id,
   LEFT JOIN prestamos_cdc.expected_loan_totals a ON a.prestamo_id = p.id
  WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id);
 
--- prestamo_diff over expected_prestamo_set: same rows, set-based plan.
+-- Every loan, legacy-implied against new, in one set-based pass: the problem ('missing', 'extra',
+-- 'differs', or NULL when the row matches), the names of the fields that differ, and the payment totals
+-- of both sides (for the global sums, so that the aggregate over the payments is computed once).
+CREATE OR REPLACE VIEW prestamos_cdc.loan_comparison AS
+SELECT x.id,
+       CASE WHEN NOT x.has_new THEN 'missing' WHEN NOT x.has_expected THEN 'extra' WHEN x.fields IS NOT NULL THEN 'differs' END AS problem,
+       coalesce(x.fields, ARRAY[]::text[]) AS fields,
+       x.has_expected, x.has_new,
+       x.expected_total_paid, x.expected_principal_paid, x.expected_interest_paid, x.expected_payments_count,
+       x.new_total_paid, x.new_principal_paid, x.new_interest_paid, x.new_payments_count
+  FROM (
+    SELECT coalesce(e.id, n.id) AS id,
+           e.id IS NOT NULL AS has_expected,
+           n.id IS NOT NULL AS has_new,
+           CASE WHEN e.id IS NOT NULL AND n.id IS NOT NULL AND
+                     (e.junta_id, e.member_id, e.principal, e.monthly_interest_rate, e.installments, e.status, e.disbursed_at, e.due_at, e.notes, e.total_paid, e.principal_paid, e.interest_paid, e.outstanding_principal, e.payments_count, e.last_payment_at, e.created_at, e.updated_at)
+                     IS DISTINCT FROM
+                     (n.junta_id, n.member_id, n.principal, n.monthly_interest_rate, n.installments, n.status, n.disbursed_at, n.due_at, n.notes, n.total_paid, n.principal_paid, n.interest_paid, n.outstanding_principal, n.payments_count, n.last_payment_at, n.created_at, n.updated_at)
+                THEN array_remove(ARRAY[
+                  CASE WHEN e.junta_id IS DISTINCT FROM n.junta_id THEN 'junta_id' END,
+                  CASE WHEN e.member_id IS DISTINCT FROM n.member_id THEN 'member_id' END,
+                  CASE WHEN e.principal IS DISTINCT FROM n.principal THEN 'principal' END,
+                  CASE WHEN e.monthly_interest_rate IS DISTINCT FROM n.monthly_interest_rate THEN 'monthly_interest_rate' END,
+                  CASE WHEN e.installments IS DISTINCT FROM n.installments THEN 'installments' END,
+                  CASE WHEN e.status IS DISTINCT FROM n.status THEN 'status' END,
+                  CASE WHEN e.disbursed_at IS DISTINCT FROM n.disbursed_at THEN 'disbursed_at' END,
+                  CASE WHEN e.due_at IS DISTINCT FROM n.due_at THEN 'due_at' END,
+                  CASE WHEN e.notes IS DISTINCT FROM n.notes THEN 'notes' END,
+                  CASE WHEN e.total_paid IS DISTINCT FROM n.total_paid THEN 'total_paid' END,
+                  CASE WHEN e.principal_paid IS DISTINCT FROM n.principal_paid THEN 'principal_paid' END,
+                  CASE WHEN e.interest_paid IS DISTINCT FROM n.interest_paid THEN 'interest_paid' END,
+                  CASE WHEN e.outstanding_principal IS DISTINCT FROM n.outstanding_principal THEN 'outstanding_principal' END,
+                  CASE WHEN e.payments_count IS DISTINCT FROM n.payments_count THEN 'payments_count' END,
+                  CASE WHEN e.last_payment_at IS DISTINCT FROM n.last_payment_at THEN 'last_payment_at' END,
+                  CASE WHEN e.created_at IS DISTINCT FROM n.created_at THEN 'created_at' END,
+                  CASE WHEN e.updated_at IS DISTINCT FROM n.updated_at THEN 'updated_at' END], NULL)
+           END AS fields,
+           e.total_paid AS expected_total_paid, e.principal_paid AS expected_principal_paid,
+           e.interest_paid AS expected_interest_paid, e.payments_count AS expected_payments_count,
+           n.total_paid AS new_total_paid, n.principal_paid AS new_principal_paid,
+           n.interest_paid AS new_interest_paid, n.payments_count AS new_payments_count
+      FROM prestamos_cdc.expected_prestamo_set e
+      FULL JOIN "PrestamoNew" n ON n.id = e.id
+  ) x;
+
+-- prestamo_diff's rows (the loans that differ) from the set-based comparison.
 CREATE OR REPLACE VIEW prestamos_cdc.prestamo_mismatch AS
-SELECT coalesce(e.id, n.id) AS id,
-       CASE WHEN n.id IS NULL THEN 'missing' WHEN e.id IS NULL THEN 'extra' ELSE 'differs' END AS problem,
-       CASE WHEN n.id IS NULL OR e.id IS NULL THEN ARRAY[]::text[] ELSE array_remove(ARRAY[
-         CASE WHEN e.junta_id IS DISTINCT FROM n.junta_id THEN 'junta_id' END,
-         CASE WHEN e.member_id IS DISTINCT FROM n.member_id THEN 'member_id' END,
-         CASE WHEN e.principal IS DISTINCT FROM n.principal THEN 'principal' END,
-         CASE WHEN e.monthly_interest_rate IS DISTINCT FROM n.monthly_interest_rate THEN 'monthly_interest_rate' END,
-         CASE WHEN e.installments IS DISTINCT FROM n.installments THEN 'installments' END,
-         CASE WHEN e.status IS DISTINCT FROM n.status THEN 'status' END,
-         CASE WHEN e.disbursed_at IS DISTINCT FROM n.disbursed_at THEN 'disbursed_at' END,
-         CASE WHEN e.due_at IS DISTINCT FROM n.due_at THEN 'due_at' END,
-         CASE WHEN e.notes IS DISTINCT FROM n.notes THEN 'notes' END,
-         CASE WHEN e.total_paid IS DISTINCT FROM n.total_paid THEN 'total_paid' END,
-         CASE WHEN e.principal_paid IS DISTINCT FROM n.principal_paid THEN 'principal_paid' END,
-         CASE WHEN e.interest_paid IS DISTINCT FROM n.interest_paid THEN 'interest_paid' END,
-         CASE WHEN e.outstanding_principal IS DISTINCT FROM n.outstanding_principal THEN 'outstanding_principal' END,
-         CASE WHEN e.payments_count IS DISTINCT FROM n.payments_count THEN 'payments_count' END,
-         CASE WHEN e.last_payment_at IS DISTINCT FROM n.last_payment_at THEN 'last_payment_at' END,
-         CASE WHEN e.created_at IS DISTINCT FROM n.created_at THEN 'created_at' END,
-         CASE WHEN e.updated_at IS DISTINCT FROM n.updated_at THEN 'updated_at' END], NULL) END AS fields
-  FROM prestamos_cdc.expected_prestamo_set e
-  FULL JOIN "PrestamoNew" n ON n.id = e.id
- WHERE n.id IS NULL OR e.id IS NULL
-    OR (e.junta_id, e.member_id, e.principal, e.monthly_interest_rate, e.installments, e.status, e.disbursed_at, e.due_at, e.notes, e.total_paid, e.principal_paid, e.interest_paid, e.outstanding_principal, e.payments_count, e.last_payment_at, e.created_at, e.updated_at)
-       IS DISTINCT FROM
-       (n.junta_id, n.member_id, n.principal, n.monthly_interest_rate, n.installments, n.status, n.disbursed_at, n.due_at, n.notes, n.total_paid, n.principal_paid, n.interest_paid, n.outstanding_principal, n.payments_count, n.last_payment_at, n.created_at, n.updated_at);
+SELECT id, problem, fields FROM prestamos_cdc.loan_comparison WHERE problem IS NOT NULL;
+
+-- Every payment, legacy-implied against new, in one pass (as loan_comparison): the problem or NULL,
+-- and the names of the fields that differ.
+CREATE OR REPLACE VIEW prestamos_cdc.payment_comparison AS
+SELECT x.id,
+       CASE WHEN NOT x.has_new THEN 'missing' WHEN NOT x.has_expected THEN 'extra' WHEN x.fields IS NOT NULL THEN 'differs' END AS problem,
+       coalesce(x.fields, ARRAY[]::text[]) AS fields,
+       x.has_expected, x.has_new
+  FROM (
+    SELECT coalesce(e.id, n.id) AS id,
+           e.id IS NOT NULL AS has_expected,
+           n.id IS NOT NULL AS has_new,
+           CASE WHEN e.id IS NOT NULL AND n.id IS NOT NULL AND
+                     (e.prestamo_id, e.amount, e.principal_amount, e.interest_amount, e.paid_at, e.status, e.created_at, e.updated_at)
+                     IS DISTINCT FROM
+                     (n.prestamo_id, n.amount, n.principal_amount, n.interest_amount, n.paid_at, n.status, n.created_at, n.updated_at)
+                THEN array_remove(ARRAY[
+                  CASE WHEN e.prestamo_id IS DISTINCT FROM n.prestamo_id THEN 'prestamo_id' END,
+                  CASE WHEN e.amount IS DISTINCT FROM n.amount THEN 'amount' END,
+                  CASE WHEN e.principal_amount IS DISTINCT FROM n.principal_amount THEN 'principal_amount' END,
+                  CASE WHEN e.interest_amount IS DISTINCT FROM n.interest_amount THEN 'interest_amount' END,
+                  CASE WHEN e.paid_at IS DISTINCT FROM n.paid_at THEN 'paid_at' END,
+                  CASE WHEN e.status IS DISTINCT FROM n.status THEN 'status' END,
+                  CASE WHEN e.created_at IS DISTINCT FROM n.created_at THEN 'created_at' END,
+                  CASE WHEN e.updated_at IS DISTINCT FROM n.updated_at THEN 'updated_at' END], NULL)
+           END AS fields
+      FROM prestamos_cdc.expected_pago_new e
+      FULL JOIN "PagoPrestamoNew" n ON n.id = e.id
+  ) x;
 
 -- Display helpers: timestamps as ISO 8601 UTC, long text shortened (bounded answers).
 CREATE OR REPLACE FUNCTION prestamos_cdc.iso_utc(t timestamptz) RETURNS text

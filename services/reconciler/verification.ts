@@ -24,6 +24,8 @@ type Queryable = Pick<pg.PoolClient, 'query'>;
 
 /** Upper bound of one verification transaction. */
 export const VERIFY_STATEMENT_TIMEOUT_MS = 300_000;
+/** Memory per hash join / aggregate of the verification queries: whole-table hash joins stay in memory. */
+export const VERIFY_WORK_MEM = '64MB';
 
 /** Runs `fn` in a REPEATABLE READ READ ONLY transaction with a statement timeout. */
 export async function readOnlySnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, timeoutMs = VERIFY_STATEMENT_TIMEOUT_MS): Promise<T> {
@@ -31,6 +33,7 @@ export async function readOnlySnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolCli
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await client.query(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
+    await client.query(`SET LOCAL work_mem = '${VERIFY_WORK_MEM}'`);
     const out = await fn(client);
     await client.query('COMMIT');
     return out;
@@ -144,23 +147,23 @@ const MISSING_PAYMENTS = `
 // Shadow rows without a legacy row (or of a rolled-back loan). In flight while the sync still holds the
 // legacy row as existing (its delete has not been applied yet).
 const EXTRA_LOANS = `
-  SELECT n.id,
-         coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false)
-           AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.id) AS in_flight
-    FROM "PrestamoNew" n
-    LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'Prestamo' AND s.row_id = n.id
-   WHERE NOT EXISTS (SELECT 1 FROM "Prestamo" p WHERE p.id = n.id)
-      OR EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.id)`;
+  SELECT x.id, coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false) AND NOT x.rolled_back AS in_flight
+    FROM (SELECT n.id, r.prestamo_id IS NOT NULL AS rolled_back
+            FROM "PrestamoNew" n
+            LEFT JOIN "Prestamo" p ON p.id = n.id
+            LEFT JOIN prestamos_cdc.rolled_back_loans r ON r.prestamo_id = n.id
+           WHERE p.id IS NULL OR r.prestamo_id IS NOT NULL) x
+    LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'Prestamo' AND s.row_id = x.id`;
 
 const EXTRA_PAYMENTS = `
-  SELECT n.id,
-         coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false)
-           AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.prestamo_id) AS in_flight
-    FROM "PagoPrestamoNew" n
-    LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'PagoPrestamo' AND s.row_id = n.id
-   WHERE NOT EXISTS (SELECT 1 FROM "PagoPrestamo" pp WHERE pp.id = n.id)
-      OR EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.prestamo_id)
-      OR EXISTS (SELECT 1 FROM "PagoPrestamo" pp JOIN prestamos_cdc.rolled_back_loans r ON r.prestamo_id = pp."prestamoId" WHERE pp.id = n.id)`;
+  SELECT x.id, coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false) AND NOT x.rolled_back AS in_flight
+    FROM (SELECT n.id, (r1.prestamo_id IS NOT NULL OR r2.prestamo_id IS NOT NULL) AS rolled_back
+            FROM "PagoPrestamoNew" n
+            LEFT JOIN "PagoPrestamo" pp ON pp.id = n.id
+            LEFT JOIN prestamos_cdc.rolled_back_loans r1 ON r1.prestamo_id = n.prestamo_id
+            LEFT JOIN prestamos_cdc.rolled_back_loans r2 ON r2.prestamo_id = pp."prestamoId"
+           WHERE pp.id IS NULL OR r1.prestamo_id IS NOT NULL OR r2.prestamo_id IS NOT NULL) x
+    LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'PagoPrestamo' AND s.row_id = x.id`;
 
 export interface VerifyOptions {
   slotName: string;
@@ -305,7 +308,8 @@ export interface ConsistencyOptions {
 
 // The loans that differ, each classified (see the header).
 const LOAN_CLASSIFIED = `
-  WITH m AS MATERIALIZED (SELECT id, problem, fields FROM prestamos_cdc.prestamo_mismatch),
+  WITH j AS MATERIALIZED (SELECT * FROM prestamos_cdc.loan_comparison),
+  m AS MATERIALIZED (SELECT id, problem, fields FROM j WHERE problem IS NOT NULL),
   own AS (
     SELECT m.id FROM m
       LEFT JOIN "Prestamo" p ON p.id = m.id
@@ -324,13 +328,16 @@ const LOAN_CLASSIFIED = `
      WHERE n.prestamo_id IN (SELECT id FROM m)
        AND CASE WHEN pp.id IS NULL THEN coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false)
                 ELSE NOT coalesce(prestamos_cdc.version_applied(s.lsn, s.xid, s.snapshot, s.deleted, pp.xmin), false) END)
+  , c AS MATERIALIZED (
   SELECT m.id, m.problem, m.fields,
          NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = m.id)
          AND (m.id IN (SELECT id FROM own) OR m.id IN (SELECT id FROM pays) OR m.id IN (SELECT id FROM shadow_pays)) AS in_flight
-    FROM m`;
+    FROM m)`;
 
 const PAYMENT_CLASSIFIED = `
-  WITH m AS MATERIALIZED (SELECT id, problem, fields FROM prestamos_cdc.pago_diff)
+  WITH j AS MATERIALIZED (SELECT id, problem, fields, has_expected FROM prestamos_cdc.payment_comparison),
+  m AS MATERIALIZED (SELECT id, problem, fields FROM j WHERE problem IS NOT NULL),
+  c AS MATERIALIZED (
   SELECT m.id, m.problem, m.fields,
          NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id IN (pp."prestamoId", n.prestamo_id))
          AND (CASE WHEN pp.id IS NULL THEN coalesce(s.lsn IS NOT NULL AND NOT s.deleted, false)
@@ -341,7 +348,7 @@ const PAYMENT_CLASSIFIED = `
     LEFT JOIN "PagoPrestamoNew" n ON n.id = m.id
     LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'PagoPrestamo' AND s.row_id = m.id
     LEFT JOIN "Prestamo" p ON p.id = pp."prestamoId"
-    LEFT JOIN prestamos_cdc.row_state ls ON ls.source_table = 'Prestamo' AND ls.row_id = pp."prestamoId"`;
+    LEFT JOIN prestamos_cdc.row_state ls ON ls.source_table = 'Prestamo' AND ls.row_id = pp."prestamoId")`;
 
 const LEDGER_CLASSIFIED = `
   WITH m AS MATERIALIZED (SELECT type, row_id, junta_id, expected_worth, ledger_worth FROM prestamos_cdc.ledger_diff)
@@ -391,13 +398,23 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
   const report = await readOnlySnapshot(pool, async (db) => {
     const checkedAt = (await db.query<{ now: string }>('SELECT now()::text AS now')).rows[0]!.now;
 
-    // -- loans
+    // -- loans: one pass over the set-based comparison (j), its mismatches classified (c)
     const loans = (
-      await db.query<{ mismatched: string; in_flight: string; totals_wrong: string; by_problem: Record<string, number> | null; by_field: Record<string, number> | null; first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[] }>(
-        `WITH c AS MATERIALIZED (${LOAN_CLASSIFIED})
+      await db.query<{
+        mismatched: string; in_flight: string; totals_wrong: string; expected: string; extra: string;
+        by_problem: Record<string, number> | null; by_field: Record<string, number> | null;
+        first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[]; sums: string | null;
+      }>(
+        `${LOAN_CLASSIFIED}
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS mismatched,
                 (SELECT count(*) FROM c WHERE NOT in_flight AND c.fields && $3::text[])::text AS totals_wrong,
                 (SELECT count(*) FROM c WHERE in_flight)::text AS in_flight,
+                (SELECT count(*) FROM j WHERE has_expected)::text AS expected,
+                (SELECT count(*) FROM j WHERE NOT has_expected)::text AS extra,
+                (SELECT coalesce(sum(expected_total_paid), 0)::numeric(16,2)::text || '|' || coalesce(sum(expected_principal_paid), 0)::numeric(16,2)::text || '|' ||
+                        coalesce(sum(expected_interest_paid), 0)::numeric(16,2)::text || '|' || coalesce(sum(expected_payments_count), 0)::text || '|' ||
+                        coalesce(sum(new_total_paid), 0)::numeric(16,2)::text || '|' || coalesce(sum(new_principal_paid), 0)::numeric(16,2)::text || '|' ||
+                        coalesce(sum(new_interest_paid), 0)::numeric(16,2)::text || '|' || coalesce(sum(new_payments_count), 0)::text FROM j) AS sums,
                 (SELECT json_object_agg(problem, n) FROM (SELECT problem, count(*) AS n FROM c WHERE NOT in_flight GROUP BY problem) x) AS by_problem,
                 (SELECT json_object_agg(f, n) FROM (SELECT f, count(*) AS n FROM c, unnest(c.fields) f WHERE NOT in_flight GROUP BY f) y) AS by_field,
                 (SELECT coalesce(json_agg(z ORDER BY z.id), '[]') FROM (SELECT id, problem FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) z) AS first,
@@ -405,49 +422,30 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
         [o.limit, keys, TOTAL_FIELDS],
       )
     ).rows[0]!;
-    const loanCounts = (
-      await db.query<{ expected: string; extra: string }>(
-        `SELECT (SELECT count(*) FROM "Prestamo" p WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id))::text AS expected,
-                (SELECT count(*) FROM "PrestamoNew" n WHERE NOT EXISTS (SELECT 1 FROM "Prestamo" p WHERE p.id = n.id)
-                    OR EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.id))::text AS extra`,
-      )
-    ).rows[0]!;
 
-    // -- payments
+    // -- payments: one pass over the set-based comparison (j), its mismatches classified (c)
     const pays = (
-      await db.query<{ mismatched: string; in_flight: string; first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[] }>(
-        `WITH c AS MATERIALIZED (${PAYMENT_CLASSIFIED})
+      await db.query<{ mismatched: string; in_flight: string; expected: string; extra: string; first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[] }>(
+        `${PAYMENT_CLASSIFIED}
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS mismatched,
                 (SELECT count(*) FROM c WHERE in_flight)::text AS in_flight,
+                (SELECT count(*) FROM j WHERE has_expected)::text AS expected,
+                (SELECT count(*) FROM j WHERE NOT has_expected)::text AS extra,
                 (SELECT coalesce(json_agg(z ORDER BY z.id), '[]') FROM (SELECT id, problem FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) z) AS first,
                 ARRAY(SELECT id FROM c WHERE in_flight ORDER BY id LIMIT $2) AS fids`,
         [o.limit, keys],
       )
     ).rows[0]!;
-    const payCounts = (
-      await db.query<{ expected: string; extra: string }>(
-        `SELECT (SELECT count(*) FROM prestamos_cdc.expected_pago_new)::text AS expected,
-                (SELECT count(*) FROM "PagoPrestamoNew" n WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.expected_pago_new e WHERE e.id = n.id))::text AS extra`,
-      )
-    ).rows[0]!;
 
-    // -- payment totals and status, in money and per status
-    const totals = (
-      await db.query(
-        `SELECT (SELECT sum(total_paid) FROM prestamos_cdc.expected_prestamo_set)::numeric(16,2)::text AS e_total,
-                (SELECT sum(principal_paid) FROM prestamos_cdc.expected_prestamo_set)::numeric(16,2)::text AS e_principal,
-                (SELECT sum(interest_paid) FROM prestamos_cdc.expected_prestamo_set)::numeric(16,2)::text AS e_interest,
-                (SELECT count(*) FROM prestamos_cdc.expected_pago_new WHERE status = 'registered')::text AS e_count,
-                (SELECT sum(total_paid) FROM "PrestamoNew")::numeric(16,2)::text AS n_total,
-                (SELECT sum(principal_paid) FROM "PrestamoNew")::numeric(16,2)::text AS n_principal,
-                (SELECT sum(interest_paid) FROM "PrestamoNew")::numeric(16,2)::text AS n_interest,
-                (SELECT count(*) FROM "PagoPrestamoNew" WHERE status = 'registered')::text AS n_count`,
-      )
-    ).rows[0]!;
+    // -- payment totals (sums of both sides, from the loan pass) and status, per status
+    const [eTotal, ePrincipal, eInterest, eCount, nTotal, nPrincipal, nInterest, nCount] = (loans.sums ?? '0.00|0.00|0.00|0|0.00|0.00|0.00|0').split('|');
     const byStatus = (
       await db.query<{ status: string; expected: string; new: string }>(
         `SELECT coalesce(e.status, n.status, '(unmapped)') AS status, coalesce(e.c, 0)::text AS expected, coalesce(n.c, 0)::text AS new
-           FROM (SELECT status, count(*) AS c FROM prestamos_cdc.expected_prestamo_set GROUP BY status) e
+           FROM (SELECT prestamos_cdc.map_loan_status(estado) AS status, sum(c) AS c FROM
+                   (SELECT p.estado, count(*) AS c FROM "Prestamo" p
+                     WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id) GROUP BY p.estado) x
+                  GROUP BY 1) e
            FULL JOIN (SELECT status, count(*) AS c FROM "PrestamoNew" GROUP BY status) n ON n.status = e.status
           ORDER BY 1`,
       )
@@ -464,15 +462,18 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     ).rows[0]!;
     const rel = (
       await db.query(
-        `SELECT (SELECT count(*) FROM "PagoPrestamoNew" WHERE principal_amount IS NULL OR interest_amount IS NULL)::text AS no_split,
-                (SELECT count(*) FROM "PrestamoNew" n WHERE NOT EXISTS (SELECT 1 FROM "Junta" j WHERE j.id = n.junta_id))::text AS unknown_junta,
-                ARRAY(SELECT n.id FROM "PrestamoNew" n WHERE NOT EXISTS (SELECT 1 FROM "Junta" j WHERE j.id = n.junta_id) ORDER BY n.id LIMIT $1) AS unknown_junta_ids,
-                (SELECT count(*) FROM capital_movements)::text AS total,
-                (SELECT count(*) FROM capital_movements WHERE type = 'PRESTAMO')::text AS prestamo,
-                (SELECT count(*) FROM capital_movements WHERE type = 'PAGO')::text AS pago,
-                (SELECT count(*) FROM capital_movements WHERE type = 'ACCION')::text AS accion,
-                (SELECT count(*) FROM capital_movements WHERE type = 'MULTA')::text AS multa,
-                (SELECT count(*) FROM capital_movements m WHERE NOT EXISTS (SELECT 1 FROM "Junta" j WHERE j.id = m.junta_id))::text AS unknown_junta_movements`,
+        `WITH unknown_junta AS MATERIALIZED (SELECT n.id FROM "PrestamoNew" n LEFT JOIN "Junta" j ON j.id = n.junta_id WHERE j.id IS NULL)
+         SELECT (SELECT count(*) FROM "PagoPrestamoNew" WHERE principal_amount IS NULL OR interest_amount IS NULL)::text AS no_split,
+                (SELECT count(*) FROM unknown_junta)::text AS unknown_junta,
+                ARRAY(SELECT id FROM unknown_junta ORDER BY id LIMIT $1) AS unknown_junta_ids,
+                m.*
+           FROM (SELECT count(*)::text AS total,
+                        count(*) FILTER (WHERE mv.type = 'PRESTAMO')::text AS prestamo,
+                        count(*) FILTER (WHERE mv.type = 'PAGO')::text AS pago,
+                        count(*) FILTER (WHERE mv.type = 'ACCION')::text AS accion,
+                        count(*) FILTER (WHERE mv.type = 'MULTA')::text AS multa,
+                        count(*) FILTER (WHERE j.id IS NULL)::text AS unknown_junta_movements
+                   FROM capital_movements mv LEFT JOIN "Junta" j ON j.id = mv.junta_id) m`,
         [o.limit],
       )
     ).rows[0]!;
@@ -518,10 +519,10 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
 
     const loanMismatched = num(loans.mismatched);
     const loanInFlight = num(loans.in_flight);
-    const loanTotal = num(loanCounts.expected) + num(loanCounts.extra);
+    const loanTotal = num(loans.expected) + num(loans.extra);
     const payMismatched = num(pays.mismatched);
     const payInFlight = num(pays.in_flight);
-    const payTotal = num(payCounts.expected) + num(payCounts.extra);
+    const payTotal = num(pays.expected) + num(pays.extra);
     const byField = loans.by_field ?? {};
     const byProblem = loans.by_problem ?? {};
     const missingOrExtra = num(byProblem.missing) + num(byProblem.extra);
@@ -538,8 +539,8 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
       dataMatching: { ...dataMatching, loans: summary(loanTotal, loanMismatched, loanInFlight), payments: summary(payTotal, payMismatched, payInFlight) },
       paymentTotals: {
         ...summary(loanTotal, Math.min(totalsWrong, loanMismatched), loanInFlight),
-        expected: { totalPaid: totals.e_total ?? '0.00', principalPaid: totals.e_principal ?? '0.00', interestPaid: totals.e_interest ?? '0.00', registeredPayments: totals.e_count },
-        new: { totalPaid: totals.n_total ?? '0.00', principalPaid: totals.n_principal ?? '0.00', interestPaid: totals.n_interest ?? '0.00', registeredPayments: totals.n_count },
+        expected: { totalPaid: eTotal!, principalPaid: ePrincipal!, interestPaid: eInterest!, registeredPayments: eCount! },
+        new: { totalPaid: nTotal!, principalPaid: nPrincipal!, interestPaid: nInterest!, registeredPayments: nCount! },
       },
       statusConsistency: {
         ...summary(loanTotal, Math.min(statusWrong, loanMismatched), loanInFlight),
