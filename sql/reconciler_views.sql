@@ -371,3 +371,17 @@ BEGIN
     PERFORM prestamos_cdc.route_reads('legacy');
   END IF;
 END $$;
+
+-- The views are for reading, in both positions: a simple view on a legacy table would accept writes
+-- until the cutover and refuse them after it, so writes are refused from the start (the triggers stay
+-- with the views when route_reads replaces their definitions).
+CREATE OR REPLACE FUNCTION prestamos_cdc.read_routing_is_read_only() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'prestamos_read.% is for reading only: write to the legacy table "%"', quote_ident(TG_TABLE_NAME), TG_TABLE_NAME
+    USING ERRCODE = 'feature_not_supported';
+END $$;
+CREATE OR REPLACE TRIGGER trg_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON prestamos_read."Prestamo"
+  FOR EACH ROW EXECUTE FUNCTION prestamos_cdc.read_routing_is_read_only();
+CREATE OR REPLACE TRIGGER trg_read_only INSTEAD OF INSERT OR UPDATE OR DELETE ON prestamos_read."PagoPrestamo"
+  FOR EACH ROW EXECUTE FUNCTION prestamos_cdc.read_routing_is_read_only();

@@ -146,15 +146,13 @@ export interface CutoverResult {
 /** Switches reads to `to` (after the checks, for "new"); throws ConflictError with the reasons. */
 export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string): Promise<CutoverResult> {
   let checks: CutoverCheck[] = [];
+  const now = await readsRoutedTo(o.pool);
+  if (now === null) throw new ConflictError('the read-routing views are missing', ['run `prestamos-cdc migrate` first'], 'cutover_refused');
+  if (now === to) return { readsFrom: to, changed: false, switchedAt: null, durationMs: 0, checks };
   if (to === 'new') {
     const readiness = await cutoverReadiness(o);
     checks = readiness.checks;
-    if (readiness.readsFrom === 'new') return { readsFrom: 'new', changed: false, switchedAt: null, durationMs: 0, checks };
     if (!readiness.ok) throw new ConflictError('cutover to the new tables refused', readiness.reasons, 'cutover_refused');
-  } else {
-    const now = await readsRoutedTo(o.pool);
-    if (now === null) throw new ConflictError('the read-routing views are missing', ['run `prestamos-cdc migrate` first'], 'cutover_refused');
-    if (now === 'legacy') return { readsFrom: 'legacy', changed: false, switchedAt: null, durationMs: 0, checks };
   }
   const t0 = process.hrtime.bigint();
   const client = await o.pool.connect();

@@ -76,8 +76,10 @@ afterAll(async () => {
 });
 
 describe('cutover', () => {
-  it('starts with reads on the legacy tables', async () => {
+  it('starts with reads on the legacy tables, through views that refuse writes', async () => {
     expect(await viewSources('Prestamo')).toEqual(['"Prestamo"']);
+    await expect(db.query(`UPDATE prestamos_read."Prestamo" SET monto = monto + 1`)).rejects.toThrow(/for reading only/);
+    await expect(db.query(`DELETE FROM prestamos_read."PagoPrestamo"`)).rejects.toThrow(/for reading only/);
     expect(await viewSources('PagoPrestamo')).toEqual(['"PagoPrestamo"']);
     const g = await api('GET', '/prestamos/migration/cutover', { token: tokens.viewer });
     expect(g.status).toBe(200);
@@ -151,6 +153,7 @@ describe('cutover', () => {
       expect(toNew.body.checks.every((c: { ok: boolean }) => c.ok)).toBe(true);
       expect(await viewSources('Prestamo')).toEqual(['"PrestamoNew"']);
       expect(await viewSources('PagoPrestamo')).toEqual(['"PagoPrestamoNew"']);
+      await expect(pool.query(`INSERT INTO prestamos_read."PagoPrestamo" (id) VALUES ('x')`)).rejects.toThrow(/for reading only/);
       const pipelineRow = await db.query(`SELECT reads_from, reads_switched_at IS NOT NULL AS switched, phase FROM prestamos_cdc.pipeline`);
       expect(pipelineRow.rows[0]).toEqual({ reads_from: 'new', switched: true, phase: 'cut over' });
       expect((await api('GET', '/prestamos/migration/progress', { token: tokens.viewer })).body.phase).toBe('cut over');
