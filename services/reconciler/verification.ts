@@ -19,6 +19,7 @@ import type pg from 'pg';
 import type { Metrics } from '../runtime/metrics.ts';
 import { slotStatus, type SlotStatus } from '../../connectors/postgres/replication-setup.ts';
 import { readPipeline, type PipelineRecord } from '../runtime/control-plane.ts';
+import { readLiveState } from './live-state.ts';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -110,6 +111,8 @@ export interface VerifyReport {
   pipeline: PipelineRecord | null;
   publication: { name: string; exists: boolean };
   slot: SlotStatus & { name: string };
+  /** end-to-end lag of the running syncs (null: none runs), and WAL the slot keeps */
+  lag: { seconds: number | null; syncsRunning: number; slotRetainedWalBytes: number };
   problems: string[];
 }
 
@@ -172,7 +175,8 @@ export interface VerifyOptions {
 }
 
 export async function verify(pool: pg.Pool, o: VerifyOptions): Promise<VerifyReport> {
-  return readOnlySnapshot(pool, async (db) => {
+  const live = await readLiveState(pool);
+  const report = await readOnlySnapshot(pool, async (db): Promise<Omit<VerifyReport, 'lag'>> => {
     const objects = await checkObjects(db);
     const checkedAt = (await db.query<{ now: string }>('SELECT now()::text AS now')).rows[0]!.now;
     const problems = objects.filter((x) => !x.present).map((x) => `missing ${x.name}`);
@@ -226,6 +230,7 @@ export async function verify(pool: pg.Pool, o: VerifyOptions): Promise<VerifyRep
       problems,
     };
   });
+  return { ...report, lag: { seconds: live.lagSeconds, syncsRunning: live.syncs.length, slotRetainedWalBytes: report.slot.retainedWalBytes } };
 }
 
 // ---- consistency ----------------------------------------------------------------------------------

@@ -75,6 +75,8 @@ describe('reconciler verification', () => {
     expect(v.body.counts.new.PrestamoNew).toBe(data.prestamos.length);
     expect(v.body.counts.new.PagoPrestamoNew).toBe(data.pagos.length);
     expect(v.body.slot.exists).toBe(true);
+    expect(v.body.lag.syncsRunning).toBe(1);
+    expect(v.body.lag.seconds).toBeGreaterThanOrEqual(0);
     expect(v.body.missing.loans.count + v.body.extra.loans.count + v.body.missing.payments.count + v.body.extra.payments.count).toBe(0);
 
     const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
