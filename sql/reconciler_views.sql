@@ -71,29 +71,6 @@ LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
           OR EXISTS (SELECT 1 FROM "PagoPrestamoNew" n WHERE n.prestamo_id = p_id AND prestamos_cdc.row_in_flight('PagoPrestamo', n.id)))
 $$;
 
--- A payment's values depend on the payment row and on its loan (the interest split, the junta).
-CREATE OR REPLACE FUNCTION prestamos_cdc.payment_in_flight(p_id text) RETURNS boolean
-LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$
-  SELECT NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r
-                      WHERE r.prestamo_id IN (SELECT pp."prestamoId" FROM "PagoPrestamo" pp WHERE pp.id = p_id
-                                              UNION ALL SELECT n.prestamo_id FROM "PagoPrestamoNew" n WHERE n.id = p_id))
-     AND (prestamos_cdc.row_in_flight('PagoPrestamo', p_id)
-          OR EXISTS (SELECT 1 FROM "PagoPrestamo" pp WHERE pp.id = p_id AND prestamos_cdc.row_in_flight('Prestamo', pp."prestamoId")))
-$$;
-
--- A legacy row's worth in the ledger, by movement type.
-CREATE OR REPLACE FUNCTION prestamos_cdc.ledger_row_in_flight(p_type text, p_id text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-  SELECT CASE p_type
-    WHEN 'PRESTAMO' THEN NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p_id)
-                         AND prestamos_cdc.row_in_flight('Prestamo', p_id)
-    WHEN 'PAGO' THEN prestamos_cdc.payment_in_flight(p_id)
-    WHEN 'ACCION' THEN prestamos_cdc.row_in_flight('Accion', p_id)
-    WHEN 'MULTA' THEN prestamos_cdc.row_in_flight('Multa', p_id)
-    ELSE false
-  END
-$$;
-
 -- ---- 2. comparison ------------------------------------------------------------------------------
 
 -- Loan aggregates of every loan at once: one hash aggregate over the payments. The split is the one of

@@ -222,6 +222,9 @@ describe('reconciler verification', () => {
       expect(c.body.dataMatching.inFlight).toBeGreaterThanOrEqual(3);
       const p = await api('GET', '/prestamos/migration/progress', { token: tokens.viewer });
       expect(p.body.paused).toMatchObject({ paused: true, reason: 'test: hold the apply' });
+      const one = await api('GET', `/prestamos/migration/loan/${encodeURIComponent(loan.id)}`, { token: tokens.viewer });
+      expect(one.body).toMatchObject({ inFlight: true, exact: false });
+      expect(one.body.loan.fields.find((f: { field: string }) => f.field === 'principal').matches).toBe(false);
     } finally {
       const resume = await api('POST', '/prestamos/migration/resume', { token: tokens.operator });
       expect(resume.status).toBe(200);
@@ -231,6 +234,8 @@ describe('reconciler verification', () => {
     const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
     expect(c.body.consistent).toBe(true);
     expect(c.body.inFlight.total).toBe(0);
+    const one = await api('GET', `/prestamos/migration/loan/${encodeURIComponent(loan.id)}`, { token: tokens.viewer });
+    expect(one.body).toMatchObject({ inFlight: false, exact: true });
     await expectConsistent(db);
   });
 });
