@@ -5,7 +5,8 @@
 --     field-by-field comparison of given loans and payments, with legacy, expected and new values;
 --  3. the read-routing schema `prestamos_read`: views shaped like the legacy "Prestamo" and
 --     "PagoPrestamo" that read either the legacy tables or the new ones (cutover, pgroll-style).
--- Nothing here writes or locks a legacy table. Functions that name legacy tables pin the search_path
+-- Nothing here writes a legacy table or locks one beyond what a read does. Functions that name legacy
+-- tables pin the search_path
 -- they were created with, so that a caller's search_path (say prestamos_read first) cannot change
 -- what they read.
 -- lock_timeout: 2s unless the session already chose one (the migrator sets LOCK_TIMEOUT_MS).
