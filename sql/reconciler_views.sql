@@ -6,9 +6,8 @@
 --  3. the read-routing schema `prestamos_read`: views shaped like the legacy "Prestamo" and
 --     "PagoPrestamo" that read either the legacy tables or the new ones (cutover, pgroll-style).
 -- Nothing here writes a legacy table or locks one beyond what a read does. Functions that name legacy
--- tables pin the search_path
--- they were created with, so that a caller's search_path (say prestamos_read first) cannot change
--- what they read.
+-- tables pin the search_path they were created with, so that a caller's search_path (say
+-- prestamos_read first) cannot change what they read.
 -- lock_timeout: 2s unless the session already chose one (the migrator sets LOCK_TIMEOUT_MS).
 SELECT set_config('lock_timeout', '2s', false) WHERE current_setting('lock_timeout') = '0';
 
