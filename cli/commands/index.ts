@@ -2,6 +2,8 @@ import type { Command } from './types.ts';
 import { migrateCommand } from './migrate.ts';
 import { runCommand, captureCommand, syncCommand, reconcilerCommand } from './serve.ts';
 import { tokenCommand } from './token.ts';
+import { preflightCommand } from './preflight.ts';
+import { cutoverCommand } from './cutover.ts';
 
 export type { Command, CommandContext } from './types.ts';
 
@@ -12,4 +14,6 @@ export const COMMANDS: Record<string, Command> = {
   sync: syncCommand,
   reconciler: reconcilerCommand,
   token: tokenCommand,
+  preflight: preflightCommand,
+  cutover: cutoverCommand,
 };

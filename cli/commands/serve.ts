@@ -2,8 +2,8 @@
 // until SIGTERM/SIGINT, which drains them (bounded by SHUTDOWN_TIMEOUT_MS).
 import { requireDatabaseUrl } from '../../services/runtime/config.ts';
 import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
-import { startMigration } from '../../services/orchestrator/migration-start.ts';
-import { migrationStartRoutes } from '../../services/reconciler/routes/migration-start.ts';
+import type { RunningPipeline } from '../../services/orchestrator/pipeline.ts';
+import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { Command, CommandContext } from './types.ts';
 
 /** Waits for SIGTERM or SIGINT, then stops the process gracefully; a second signal exits at once. */
@@ -36,21 +36,8 @@ export async function serveUntilSignal(ctx: CommandContext, handle: RunningProce
 }
 
 export function apiRoutesFor(ctx: CommandContext, withApi: boolean) {
-  return ({ database, databaseUrl }: { database: import('../../connectors/postgres/database.ts').Database; databaseUrl: string }) => {
-    if (!withApi) return [];
-    const start = (requestedBy: string) =>
-      startMigration({
-        databaseUrl,
-        pool: database.pool,
-        slotName: ctx.config.slotName,
-        publicationName: ctx.config.publicationName,
-        topicPrefix: ctx.config.topicPrefix,
-        lockTimeoutMs: ctx.config.lockTimeoutMs,
-        requestedBy,
-        logger: ctx.logger,
-      });
-    return [migrationStartRoutes(start)];
-  };
+  return ({ databaseUrl, pipeline }: { databaseUrl: string; pipeline: RunningPipeline | undefined }) =>
+    withApi ? reconcilerRoutes({ config: ctx.config, databaseUrl, logger: ctx.logger, pipeline }) : [];
 }
 
 function serveCommand(summary: string, parts: { capture: boolean; sync: boolean; api: boolean }): Command {

@@ -18,6 +18,7 @@ export const MIGRATION_FILES = [
   'add_capital_tracking.sql',
   'prestamos_cdc_state.sql',
   'verification_views.sql',
+  'reconciler_views.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -11,6 +11,7 @@ import type { Database } from '../../connectors/postgres/database.ts';
 import { ValidationError, NotFoundError, ConflictError, errorMessage } from '../runtime/errors.ts';
 import { AuditEntry } from '../runtime/entities.ts';
 import { verifyToken, type Principal, type Role } from './tokens.ts';
+import { sanitizeForJson } from './validation.ts';
 
 export interface ReadinessCheck {
   ok: boolean;
@@ -35,6 +36,13 @@ declare module 'express-serve-static-core' {
   }
 }
 
+type AuditedRequest = Request & { audited?: boolean };
+
+/** A request that may change something: audited even when it is refused before reaching its handler. */
+function mutatingAttempt(req: Request): boolean {
+  return !['GET', 'HEAD', 'OPTIONS'].includes(req.method) && (req.path.startsWith('/prestamos/') || req.originalUrl.startsWith('/prestamos/'));
+}
+
 export class AuthError extends Error {
   readonly status: 401 | 403;
   constructor(status: 401 | 403, message: string) {
@@ -57,58 +65,88 @@ function authenticate(ctx: HttpContext) {
   };
 }
 
-/** Only these roles (admin is always allowed). */
+/** Throws the 401/403 this request deserves unless its principal has one of the roles (admin always has). */
+export function authorize(req: Request, roles: readonly Role[]): void {
+  if (!req.principal) {
+    const bad = (req as Request & { badToken?: boolean }).badToken;
+    throw new AuthError(401, bad ? 'invalid or revoked bearer token' : 'a bearer token is required (Authorization: Bearer <token>)');
+  }
+  if (req.principal.role !== 'admin' && !roles.includes(req.principal.role)) {
+    throw new AuthError(403, `role ${req.principal.role} may not ${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`);
+  }
+}
+
+/** The roles that may read (GET): viewers, and operators, who must see what they operate. Admin always may. */
+export const READ_ROLES: readonly Role[] = ['viewer', 'operator'];
+
+/** Only these roles (admin is always allowed). For reads; mutations use `mutation()`, which also audits refusals. */
 export function requireRole(...roles: Role[]) {
   return (req: Request, _res: Response, next: NextFunction) => {
-    if (!req.principal) {
-      const bad = (req as Request & { badToken?: boolean }).badToken;
-      return next(new AuthError(401, bad ? 'invalid or revoked bearer token' : 'a bearer token is required (Authorization: Bearer <token>)'));
+    try {
+      authorize(req, roles);
+      next();
+    } catch (err) {
+      next(err);
     }
-    if (req.principal.role !== 'admin' && !roles.includes(req.principal.role)) {
-      return next(new AuthError(403, `role ${req.principal.role} may not ${req.method} ${req.baseUrl}${req.route?.path ?? req.path}`));
-    }
-    next();
   };
 }
 
 /**
- * Wraps a mutating handler: its outcome (success or the error it answers with) is written to the
- * append-only audit log, with who, role, action, parameters and request id, and logged.
+ * A mutating endpoint: checks the role, runs the handler, and writes the outcome (success, refusal or
+ * the error it answers with) to the append-only audit log — who, role, action, parameters, request id
+ * — and to the log, before the answer is sent. Calls refused for a missing or wrong token are audited
+ * too. The handler's return value is sent as JSON (with the status it set, 200 by default).
  */
-export function audited(ctx: HttpContext, action: string, handler: (req: Request, res: Response) => Promise<unknown>) {
+export function mutation(ctx: HttpContext, action: string, roles: readonly Role[], handler: (req: Request, res: Response) => Promise<unknown>) {
   return async (req: Request, res: Response, next: NextFunction) => {
-    const params = { ...req.params, ...(req.body && typeof req.body === 'object' ? { body: req.body } : {}) };
+    const params = sanitizeForJson({ ...req.params, ...(req.body !== undefined ? { body: req.body } : {}) }) as Record<string, unknown>;
     let status = 200;
     let outcome = 'ok';
+    let failure: unknown;
+    let body: unknown;
     try {
-      const body = await handler(req, res);
+      authorize(req, roles);
+      body = await handler(req, res);
       status = res.statusCode;
-      if (!res.headersSent) res.json(body);
     } catch (err) {
+      failure = err;
       status = statusOf(err);
       outcome = `error: ${errorMessage(err)}`.slice(0, 2000);
-      next(err);
-    } finally {
-      await writeAudit(ctx, req, action, params, outcome, status).catch((err) =>
-        ctx.logger.error({ err: errorMessage(err), action }, 'audit row could not be written'),
-      );
     }
+    (req as AuditedRequest).audited = true;
+    await writeAudit(ctx, req, action, params, outcome, status).catch((err) =>
+      ctx.logger.error({ err: errorMessage(err), action }, 'audit row could not be written'),
+    );
+    if (failure !== undefined) return next(failure);
+    if (!res.headersSent) res.json(body);
+  };
+}
+
+/** requireRole() followed by an audited handler (kept for existing routes; prefer `mutation`). */
+export function audited(ctx: HttpContext, action: string, handler: (req: Request, res: Response) => Promise<unknown>) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const principalRole = req.principal?.role;
+    // requireRole() ran before: every role that reaches here is allowed
+    return mutation(ctx, action, principalRole ? [principalRole] : [], handler)(req, res, next);
   };
 }
 
 export async function writeAudit(ctx: HttpContext, req: Request, action: string, params: Record<string, unknown>, outcome: string, status: number): Promise<void> {
   const em = ctx.database.em();
+  const safeParams = truncateParams(sanitizeForJson(params) as Record<string, unknown>);
+  const safeOutcome = sanitizeForJson(outcome) as string;
+  const actor = req.principal ? `${req.principal.name}#${req.principal.tokenId}` : (req as Request & { badToken?: boolean }).badToken ? 'anonymous (invalid token)' : 'anonymous';
   em.create(AuditEntry, {
-    actor: req.principal ? `${req.principal.name}#${req.principal.tokenId}` : 'anonymous',
+    actor,
     role: req.principal?.role ?? null,
     action,
-    params: truncateParams(params),
-    outcome,
+    params: safeParams,
+    outcome: safeOutcome,
     status,
     requestId: req.requestId,
   } as never);
   await em.flush();
-  ctx.logger.info({ audit: true, action, actor: req.principal?.name ?? 'anonymous', role: req.principal?.role, params: truncateParams(params), outcome, status, requestId: req.requestId }, `audit ${action}`);
+  ctx.logger.info({ audit: true, action, actor, role: req.principal?.role, params: safeParams, outcome: safeOutcome, status, requestId: req.requestId }, `audit ${action}`);
 }
 
 function truncateParams(params: Record<string, unknown>): Record<string, unknown> {
@@ -142,15 +180,25 @@ export function createHttpApp(ctx: HttpContext, registrars: RouteRegistrar[]): e
     });
     next();
   });
-  app.use(express.json({ limit: '100kb', strict: true }));
+  // who is calling is known before the body is parsed, so that a refused body is audited with its caller
   app.use(authenticate(ctx));
+  app.use(express.json({ limit: '100kb', strict: true }));
   const router = express.Router();
   for (const register of registrars) register(router, ctx);
   app.use(router);
   app.use((req, _res, next) => next(new NotFoundError(`no route ${req.method} ${req.path}`)));
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  app.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(err);
     if (status >= 500) ctx.logger.error({ err, requestId: req.requestId, path: req.path }, 'request failed');
+    // refused before any handler ran (malformed JSON, a body too large, a path that does not decode,
+    // no such route): still a mutating attempt, and audited as one
+    if (!(req as AuditedRequest).audited && mutatingAttempt(req)) {
+      (req as AuditedRequest).audited = true;
+      const message = status >= 500 ? 'internal error' : publicMessage(err);
+      await writeAudit(ctx, req, 'request.rejected', { method: req.method, path: req.originalUrl.slice(0, 500) }, `error: ${message}`.slice(0, 2000), status).catch((e) =>
+        ctx.logger.error({ err: errorMessage(e) }, 'audit row could not be written'),
+      );
+    }
     const body: Record<string, unknown> = { error: status >= 500 ? 'internal error' : publicMessage(err), requestId: req.requestId };
     if (err instanceof ConflictError) body.reasons = err.reasons;
     if (err instanceof ValidationError && err.details !== undefined) body.details = err.details;

@@ -303,13 +303,16 @@ export class SyncService {
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
+    // A decoded event whose row fails validation stays with its poison item, so that the failed record
+    // says which table and row it was (and carries the event when the message had no bytes: inline).
+    let event: ChangeEvent | null = null;
     try {
-      const event = message.event ?? (await this.o.decoder!.decode(message));
+      event = message.event ?? (await this.o.decoder!.decode(message));
       const prepared = event.kind === 'change' || event.kind === 'snapshot' ? prepareChange(event) : null;
       return { message, event, prepared, poison: null };
     } catch (err) {
       const code = err instanceof ValidationError ? err.code : 'decode_failed';
-      return { message, event: null, prepared: null, poison: { error: errorMessage(err), code } };
+      return { message, event, prepared: null, poison: { error: errorMessage(err), code } };
     }
   }
 
@@ -402,7 +405,7 @@ export class SyncService {
     const now = Date.now();
     for (const i of items) {
       const e = i.event;
-      if (!e) continue;
+      if (!e || i.poison) continue;
       if (e.kind === 'heartbeat') {
         this.lastHeartbeatCommit = Math.max(this.lastHeartbeatCommit ?? 0, Date.parse(e.position.commitTime));
         if (this.status.lastHeartbeatBeatAt === null || e.beatAt > this.status.lastHeartbeatBeatAt) this.status.lastHeartbeatBeatAt = e.beatAt;

@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../services/runtime/config.ts';
 import { silentLogger, createLogger, type Logger } from '../../services/runtime/logger.ts';
 import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
 import { startMigration } from '../../services/orchestrator/migration-start.ts';
-import { migrationStartRoutes } from '../../services/reconciler/routes/migration-start.ts';
+import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { TestDatabase } from './database.ts';
 
 /** Configuration for a test database: its own slot (slot names are unique per server). */
@@ -49,23 +49,7 @@ export async function startTestProcess(
     capture,
     sync,
     applicationName: 'prestamos-cdc test',
-    apiRoutes: ({ database }) =>
-      options.api === false
-        ? []
-        : [
-            migrationStartRoutes((requestedBy) =>
-              startMigration({
-                databaseUrl: db.url,
-                pool: database.pool,
-                slotName: config.slotName,
-                publicationName: config.publicationName,
-                topicPrefix: config.topicPrefix,
-                lockTimeoutMs: config.lockTimeoutMs,
-                requestedBy,
-                logger,
-              }),
-            ),
-          ],
+    apiRoutes: ({ databaseUrl, pipeline }) => (options.api === false ? [] : reconcilerRoutes({ config, databaseUrl, logger, pipeline })),
   });
 }
 

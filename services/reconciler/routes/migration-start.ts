@@ -1,7 +1,9 @@
 // POST /prestamos/migration/start (admin): migration objects if missing, publication and slot, the
 // first-load snapshot, streaming. Idempotent: a second call reports that it had already started.
+// The body, if any, must be an empty JSON object.
 import type { RouteRegistrar } from '../http-app.ts';
-import { audited, requireRole } from '../http-app.ts';
+import { mutation } from '../http-app.ts';
+import { parseBody, EMPTY_BODY } from '../validation.ts';
 import type { StartResult } from '../../orchestrator/migration-start.ts';
 import { ConflictError } from '../../runtime/errors.ts';
 import { SlotCreationTimeoutError } from '../../../connectors/postgres/replication-setup.ts';
@@ -10,8 +12,8 @@ export function migrationStartRoutes(start: (requestedBy: string) => Promise<Sta
   return (router, ctx) => {
     router.post(
       '/prestamos/migration/start',
-      requireRole(),
-      audited(ctx, 'migration.start', async (req, res) => {
+      mutation(ctx, 'migration.start', [], async (req, res) => {
+        parseBody(EMPTY_BODY, req.body, req.headers['content-type']);
         let result: StartResult;
         try {
           result = await start(`${req.principal!.name}#${req.principal!.tokenId}`);

@@ -1,0 +1,75 @@
+// What the running pipeline says about itself, as the reconciler sees it: every capture and sync
+// process reports its status to prestamos_cdc.components (sync every second, capture every two), so
+// this works whether they run in this process or elsewhere. Lag is the sync's end-to-end lag (which
+// grows while heartbeats stop arriving); "unknown" when no sync is alive.
+import type pg from 'pg';
+import { readComponents, type ComponentStatus } from '../runtime/control-plane.ts';
+import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+/** A component whose last report is older than this is not counted as running. */
+export const COMPONENT_FRESH_SECONDS = 15;
+
+export interface LiveState {
+  syncs: ComponentStatus[];
+  captures: ComponentStatus[];
+  /** max end-to-end lag of the running syncs, seconds; null when none runs */
+  lagSeconds: number | null;
+  /** max error ratio of the running syncs over their window; null when none runs */
+  errorRatio: number | null;
+  /** a capture is streaming: snapshot requests will be processed */
+  captureStreaming: boolean;
+}
+
+export async function readLiveState(db: Queryable, pipeline?: RunningPipeline): Promise<LiveState> {
+  let components: ComponentStatus[] = [];
+  try {
+    components = await readComponents(db, COMPONENT_FRESH_SECONDS);
+  } catch (err) {
+    // before the state schema exists there is nothing running
+    if ((err as { code?: string }).code !== '42P01') throw err;
+  }
+  const syncs = components.filter((c) => c.component === 'sync');
+  const captures = components.filter((c) => c.component === 'capture');
+  const lags = syncs.map((s) => Number(s.status.lagSeconds)).filter((n) => Number.isFinite(n));
+  const ratios = syncs.map((s) => Number(s.status.errorRatio)).filter((n) => Number.isFinite(n));
+  const localStreaming = pipeline?.capture?.getStatus().state === 'streaming';
+  return {
+    syncs,
+    captures,
+    lagSeconds: lags.length ? Math.max(...lags) : null,
+    errorRatio: ratios.length ? Math.max(...ratios) : null,
+    captureStreaming: localStreaming || captures.some((c) => c.status.state === 'streaming'),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until every running sync has applied everything committed before this call: a heartbeat is
+ * written now (it travels through the slot in commit order), and each sync reports the newest heartbeat
+ * it applied. Returns false when no sync runs or the wait times out.
+ */
+export async function waitForSyncCatchUp(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
+  const beat = await pool.query<{ at: string }>(
+    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`,
+  );
+  const at = beat.rows[0]?.at;
+  if (!at) return false;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await pool.query<{ n: string; done: string }>(
+      `SELECT count(*)::text AS n,
+              count(*) FILTER (WHERE (status->>'lastHeartbeatBeatAt') IS NOT NULL
+                                 AND (status->>'lastHeartbeatBeatAt')::timestamptz >= $1::timestamptz)::text AS done
+         FROM prestamos_cdc.components
+        WHERE component = 'sync' AND last_seen > now() - make_interval(secs => $2)`,
+      [at, COMPONENT_FRESH_SECONDS],
+    );
+    const n = Number(r.rows[0]!.n);
+    if (n > 0 && Number(r.rows[0]!.done) === n) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(150);
+  }
+}

@@ -1,0 +1,287 @@
+// GET /prestamos/migration/progress and GET /prestamos/migration/metrics: where the migration stands,
+// how fast it moves, how far behind it is, how many records failed, whether it is paused and why.
+// Counts are exact (count(*) over the tables); rates come from what the sync processes report
+// (cumulative changes applied), sampled by this service over the last minute.
+import os from 'node:os';
+import type pg from 'pg';
+import { readControl, readPipeline, type ControlState, type PipelineRecord } from '../runtime/control-plane.ts';
+import { slotStatus } from '../../connectors/postgres/replication-setup.ts';
+import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+import { readLiveState, type LiveState } from './live-state.ts';
+
+export type Phase = 'not started' | 'snapshotting' | 'streaming' | 'cut over';
+
+export interface TableProgress {
+  table: 'Prestamo' | 'PagoPrestamo' | 'Accion' | 'Multa';
+  /** rows in the legacy table */
+  total: number;
+  /** rows the new side holds: rows of the new table (loans, payments), or rows the sync holds (shares, fines) */
+  migrated: number;
+  /** rows of rolled-back loans (not expected in the new tables) */
+  rolledBack: number;
+  /** open failed records of the table */
+  failed: number;
+  remaining: number;
+  percent: number;
+}
+
+/** Cumulative "applied" counters of the sync processes, sampled on every call, kept for five minutes. */
+export class RateSampler {
+  private samples: { at: number; applied: Map<string, number> }[] = [];
+
+  record(live: LiveState, now = Date.now()): { rowsPerSecond: number | null; basis: string } {
+    const applied = new Map(live.syncs.map((s) => [s.instance, Number(s.status.applied ?? 0)]));
+    this.samples.push({ at: now, applied });
+    this.samples = this.samples.filter((s) => now - s.at <= 300_000);
+    // the oldest sample within the last minute that is at least 2 s old
+    const base = this.samples.find((s) => now - s.at <= 60_000 && now - s.at >= 2_000);
+    if (base) {
+      let delta = 0;
+      for (const [instance, n] of applied) {
+        const before = base.applied.get(instance);
+        delta += before === undefined || before > n ? n : n - before; // a new or restarted sync counts from 0
+      }
+      return { rowsPerSecond: round2(delta / ((now - base.at) / 1000)), basis: `changes applied over the last ${Math.round((now - base.at) / 1000)} s` };
+    }
+    // first call: the average since each sync started
+    let total = 0;
+    let seconds = 0;
+    for (const s of live.syncs) {
+      total += Number(s.status.applied ?? 0);
+      seconds = Math.max(seconds, (now - Date.parse(s.startedAt)) / 1000);
+    }
+    if (seconds <= 0) return { rowsPerSecond: null, basis: 'no sync running' };
+    return { rowsPerSecond: round2(total / seconds), basis: 'average since the sync started' };
+  }
+}
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+const num = (v: unknown) => Number(v ?? 0);
+
+export interface ProgressReport {
+  phase: Phase;
+  readsFrom: 'legacy' | 'new' | null;
+  pipeline: PipelineRecord | null;
+  tables: TableProgress[];
+  totals: { total: number; migrated: number; failed: number; remaining: number; percent: number };
+  snapshot: {
+    requests: { id: string; scope: string; tables: string[]; targetId: string | null; status: string; rowsEmitted: number; reason: string; createdAt: string; startedAt: string | null; appliedAt: string | null }[];
+    rowsPerSecond: number | null;
+  };
+  rate: { rowsPerSecond: number | null; basis: string };
+  etaSeconds: number | null;
+  lag: { seconds: number | null; syncsRunning: number; capturesRunning: number };
+  errorRate: { ratio: number | null; threshold: number };
+  paused: ControlState;
+  failedRecordsOpen: number;
+  rolledBackLoans: number;
+}
+
+export interface ProgressOptions {
+  pool: pg.Pool;
+  pipeline?: RunningPipeline;
+  sampler: RateSampler;
+  errorRateThreshold: number;
+}
+
+async function stateExists(pool: pg.Pool): Promise<boolean> {
+  const r = await pool.query<{ ok: boolean }>(
+    `SELECT to_regclass('prestamos_cdc.pipeline') IS NOT NULL AND to_regclass('"PrestamoNew"') IS NOT NULL AND to_regclass('prestamos_cdc.rolled_back_loans') IS NOT NULL AS ok`,
+  );
+  return r.rows[0]!.ok;
+}
+
+export async function progress(o: ProgressOptions): Promise<ProgressReport> {
+  const live = await readLiveState(o.pool, o.pipeline);
+  const rate = o.sampler.record(live);
+  const lag = { seconds: live.lagSeconds, syncsRunning: live.syncs.length, capturesRunning: live.captures.length };
+  const errorRate = { ratio: live.errorRatio, threshold: o.errorRateThreshold };
+  if (!(await stateExists(o.pool))) {
+    const legacy = await o.pool.query(
+      `SELECT (SELECT count(*) FROM "Prestamo")::text AS p, (SELECT count(*) FROM "PagoPrestamo")::text AS g,
+              (SELECT count(*) FROM "Accion")::text AS a, (SELECT count(*) FROM "Multa")::text AS m`,
+    );
+    const x = legacy.rows[0]!;
+    const tables: TableProgress[] = (
+      [
+        ['Prestamo', x.p],
+        ['PagoPrestamo', x.g],
+        ['Accion', x.a],
+        ['Multa', x.m],
+      ] as const
+    ).map(([table, n]) => ({ table, total: num(n), migrated: 0, rolledBack: 0, failed: 0, remaining: num(n), percent: num(n) === 0 ? 100 : 0 }));
+    return {
+      phase: 'not started',
+      readsFrom: null,
+      pipeline: null,
+      tables,
+      totals: totalsOf(tables),
+      snapshot: { requests: [], rowsPerSecond: null },
+      rate,
+      etaSeconds: null,
+      lag,
+      errorRate,
+      paused: { paused: false, reason: null, changedBy: null, changedAt: new Date(0).toISOString() },
+      failedRecordsOpen: 0,
+      rolledBackLoans: 0,
+    };
+  }
+  const pipeline = await readPipeline(o.pool);
+  const c = (
+    await o.pool.query(
+      `SELECT (SELECT count(*) FROM "Prestamo")::text AS p_total,
+              (SELECT count(*) FROM "Prestamo" p WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id))::text AS p_rb,
+              (SELECT count(*) FROM "PrestamoNew")::text AS p_new,
+              (SELECT count(*) FROM "PagoPrestamo")::text AS g_total,
+              (SELECT count(*) FROM "PagoPrestamo" pp WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = pp."prestamoId"))::text AS g_rb,
+              (SELECT count(*) FROM "PagoPrestamoNew")::text AS g_new,
+              (SELECT count(*) FROM "Accion")::text AS a_total,
+              (SELECT count(*) FROM prestamos_cdc.row_state WHERE source_table = 'Accion' AND NOT deleted AND lsn IS NOT NULL)::text AS a_new,
+              (SELECT count(*) FROM "Multa")::text AS m_total,
+              (SELECT count(*) FROM prestamos_cdc.row_state WHERE source_table = 'Multa' AND NOT deleted AND lsn IS NOT NULL)::text AS m_new,
+              (SELECT count(*) FROM prestamos_cdc.rolled_back_loans)::text AS rolled_back,
+              (SELECT coalesce(json_object_agg(coalesce(source_table, '(unknown)'), n), '{}') FROM
+                 (SELECT source_table, count(*) AS n FROM prestamos_cdc.failed_records WHERE status = 'open' GROUP BY source_table) f) AS failed,
+              prestamos_cdc.reads_routed_to() AS reads`,
+    )
+  ).rows[0]!;
+  const failed = (c.failed ?? {}) as Record<string, number>;
+  const row = (table: TableProgress['table'], total: unknown, migrated: unknown, rolledBack: unknown): TableProgress => {
+    const t = num(total);
+    const m = num(migrated);
+    const rb = num(rolledBack);
+    const expected = Math.max(0, t - rb);
+    const remaining = Math.max(0, expected - m);
+    return { table, total: t, migrated: m, rolledBack: rb, failed: num(failed[table]), remaining, percent: expected === 0 ? 100 : Math.floor((Math.min(m, expected) / expected) * 10_000) / 100 };
+  };
+  const tables = [
+    row('Prestamo', c.p_total, c.p_new, c.p_rb),
+    row('PagoPrestamo', c.g_total, c.g_new, c.g_rb),
+    row('Accion', c.a_total, c.a_new, 0),
+    row('Multa', c.m_total, c.m_new, 0),
+  ];
+  const requests = (
+    await o.pool.query(
+      `SELECT id::text, scope, tables, target_id, status, rows_emitted::text, reason, created_at::text, started_at::text, applied_at::text,
+              extract(epoch FROM now() - started_at)::float8 AS running_seconds
+         FROM prestamos_cdc.snapshot_requests ORDER BY id DESC LIMIT 20`,
+    )
+  ).rows;
+  const active = requests.filter((r) => r.scope === 'tables' && !['applied', 'failed', 'cancelled'].includes(r.status));
+  const running = active.find((r) => r.status === 'running' && Number(r.running_seconds) > 0);
+  const snapshotRate = running ? round2(num(running.rows_emitted) / Number(running.running_seconds)) : null;
+  const phase: Phase = !pipeline ? 'not started' : c.reads === 'new' ? 'cut over' : active.length > 0 ? 'snapshotting' : 'streaming';
+  const totals = totalsOf(tables);
+  const speed = phase === 'snapshotting' ? (snapshotRate ?? rate.rowsPerSecond) : rate.rowsPerSecond;
+  const etaSeconds = totals.remaining === 0 ? 0 : speed && speed > 0 ? Math.ceil(totals.remaining / speed) : null;
+  return {
+    phase,
+    readsFrom: c.reads,
+    pipeline,
+    tables,
+    totals,
+    snapshot: {
+      requests: requests.map((r) => ({
+        id: r.id,
+        scope: r.scope,
+        tables: r.tables,
+        targetId: r.target_id,
+        status: r.status,
+        rowsEmitted: num(r.rows_emitted),
+        reason: r.reason,
+        createdAt: r.created_at,
+        startedAt: r.started_at,
+        appliedAt: r.applied_at,
+      })),
+      rowsPerSecond: snapshotRate,
+    },
+    rate,
+    etaSeconds,
+    lag,
+    errorRate,
+    paused: await readControl(o.pool),
+    failedRecordsOpen: Object.values(failed).reduce((a, b) => a + num(b), 0),
+    rolledBackLoans: num(c.rolled_back),
+  };
+}
+
+function totalsOf(tables: TableProgress[]) {
+  const total = tables.reduce((a, t) => a + Math.max(0, t.total - t.rolledBack), 0);
+  const migrated = tables.reduce((a, t) => a + Math.min(t.migrated, Math.max(0, t.total - t.rolledBack)), 0);
+  const failed = tables.reduce((a, t) => a + t.failed, 0);
+  const remaining = tables.reduce((a, t) => a + t.remaining, 0);
+  return { total, migrated, failed, remaining, percent: total === 0 ? 100 : Math.floor((migrated / total) * 10_000) / 100 };
+}
+
+export interface MetricsReport {
+  phase: Phase;
+  speed: { rowsPerSecond: number | null; basis: string; snapshotRowsPerSecond: number | null; changesApplied: number; changesFailed: number };
+  errors: { ratio: number | null; threshold: number; failedRecordsOpen: number; failedRecordsTotal: number };
+  lag: ProgressReport['lag'];
+  paused: ControlState;
+  slot: { name: string; exists: boolean; active: boolean; retainedWalBytes: number; unconfirmedBytes: number; walStatus: string | null } | null;
+  resources: {
+    process: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; cpuUserSeconds: number; cpuSystemSeconds: number; uptimeSeconds: number };
+    host: { loadAverage: number[]; cpus: number; freeMemoryBytes: number; totalMemoryBytes: number };
+    database: { sizeBytes: number; connections: number; newTablesBytes: Record<string, number> } | null;
+  };
+  components: { component: string; instance: string; state: unknown; lastSeen: string }[];
+}
+
+export async function migrationMetrics(o: ProgressOptions & { slotName: string }): Promise<MetricsReport> {
+  const p = await progress(o);
+  const live = await readLiveState(o.pool, o.pipeline);
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  let failedTotal = 0;
+  let database: MetricsReport['resources']['database'] = null;
+  let slot: MetricsReport['slot'] = null;
+  if (p.phase !== 'not started') {
+    const f = await o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records`);
+    failedTotal = num(f.rows[0]!.n);
+    const name = p.pipeline?.slotName ?? o.slotName;
+    const s = await slotStatus(o.pool, name);
+    slot = { name, exists: s.exists, active: s.active, retainedWalBytes: s.retainedWalBytes, unconfirmedBytes: s.unconfirmedBytes, walStatus: s.walStatus };
+  }
+  const d = await o.pool.query(
+    `SELECT pg_database_size(current_database())::text AS size,
+            (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::text AS connections,
+            coalesce(pg_total_relation_size(to_regclass('"PrestamoNew"')), 0)::text AS loans,
+            coalesce(pg_total_relation_size(to_regclass('"PagoPrestamoNew"')), 0)::text AS payments,
+            coalesce(pg_total_relation_size(to_regclass('capital_movements')), 0)::text AS movements,
+            coalesce(pg_total_relation_size(to_regclass('prestamos_cdc.row_state')), 0)::text AS row_state`,
+  );
+  const x = d.rows[0]!;
+  database = {
+    sizeBytes: num(x.size),
+    connections: num(x.connections),
+    newTablesBytes: { PrestamoNew: num(x.loans), PagoPrestamoNew: num(x.payments), capital_movements: num(x.movements), 'prestamos_cdc.row_state': num(x.row_state) },
+  };
+  return {
+    phase: p.phase,
+    speed: {
+      rowsPerSecond: p.rate.rowsPerSecond,
+      basis: p.rate.basis,
+      snapshotRowsPerSecond: p.snapshot.rowsPerSecond,
+      changesApplied: live.syncs.reduce((a, s) => a + num(s.status.applied), 0),
+      changesFailed: live.syncs.reduce((a, s) => a + num(s.status.failed), 0),
+    },
+    errors: { ratio: p.errorRate.ratio, threshold: p.errorRate.threshold, failedRecordsOpen: p.failedRecordsOpen, failedRecordsTotal: failedTotal },
+    lag: p.lag,
+    paused: p.paused,
+    slot,
+    resources: {
+      process: {
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
+        heapTotalBytes: mem.heapTotal,
+        cpuUserSeconds: round2(cpu.user / 1e6),
+        cpuSystemSeconds: round2(cpu.system / 1e6),
+        uptimeSeconds: Math.round(process.uptime()),
+      },
+      host: { loadAverage: os.loadavg().map(round2), cpus: os.cpus().length, freeMemoryBytes: os.freemem(), totalMemoryBytes: os.totalmem() },
+      database,
+    },
+    components: live.syncs.concat(live.captures).map((c) => ({ component: c.component, instance: c.instance, state: c.status.state ?? null, lastSeen: c.lastSeen })),
+  };
+}

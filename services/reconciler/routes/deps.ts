@@ -1,0 +1,18 @@
+// What the reconciler's routes need beyond the HTTP context: configuration values, the database URL
+// (for migrations), and the pipeline running in this process, if any.
+import type { Request } from 'express';
+import type { Config } from '../../runtime/config.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import type { RunningPipeline } from '../../orchestrator/pipeline.ts';
+
+export interface ReconcilerDeps {
+  config: Config;
+  databaseUrl: string;
+  logger: Logger;
+  pipeline: RunningPipeline | undefined;
+}
+
+/** Who did it, as the audit log and the state tables record it: "<token name>#<token id>". */
+export function actorOf(req: Request): string {
+  return req.principal ? `${req.principal.name}#${req.principal.tokenId}` : 'anonymous';
+}
