@@ -158,6 +158,7 @@ export class CaptureService {
         onKeepalive: (walEnd, shouldRespond) => this.onKeepalive(walEnd, shouldRespond),
         onStarted: () => {
           this.status.state = 'streaming';
+          void this.observeSlot();
           this.o.logger.info({ slot: this.o.config.slotName }, 'streaming from the replication slot');
         },
       });

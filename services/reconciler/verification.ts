@@ -573,14 +573,16 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     return result;
   });
   if (o.metrics) {
-    const m = o.metrics.consistencyRatio;
-    m.set({ check: 'data_matching' }, report.dataMatching.percent / 100);
-    m.set({ check: 'loans' }, report.dataMatching.loans.percent / 100);
-    m.set({ check: 'payments' }, report.dataMatching.payments.percent / 100);
-    m.set({ check: 'payment_totals' }, report.paymentTotals.percent / 100);
-    m.set({ check: 'status' }, report.statusConsistency.percent / 100);
-    m.set({ check: 'ledger' }, report.ledger.mismatched === 0 ? 1 : 0);
-    m.set({ check: 'relationships' }, report.relationships.orphanPayments.count === 0 ? 1 : 0);
+    const ratios: Record<string, number> = {
+      data_matching: report.dataMatching.percent / 100,
+      loans: report.dataMatching.loans.percent / 100,
+      payments: report.dataMatching.payments.percent / 100,
+      payment_totals: report.paymentTotals.percent / 100,
+      status: report.statusConsistency.percent / 100,
+      ledger: report.ledger.mismatched === 0 ? 1 : 0,
+      relationships: report.relationships.orphanPayments.count === 0 ? 1 : 0,
+    };
+    for (const [check, ratio] of Object.entries(ratios)) o.metrics.consistencyRatio.set({ check }, ratio);
     o.metrics.juntasWithCapitalDiscrepancy.set(report.capital.discrepancies);
   }
   return report;

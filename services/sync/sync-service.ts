@@ -80,6 +80,7 @@ export class SyncService {
   private loadThrottled = false;
   private sourcePaused = false;
   private lastLoadCheck = 0;
+  private lastFailedCount = 0;
   private lastHeartbeatCommit: number | null = null;
   private lastEventLagMs = 0;
   private stopping = false;
@@ -181,6 +182,11 @@ export class SyncService {
       this.o.metrics.endToEndLagCurrent.set(this.currentLagSeconds());
       this.o.metrics.errorRate.set(this.errorWindow.totals().ratio);
       this.status.errorRatio = this.errorWindow.totals().ratio;
+      if (Date.now() - this.lastFailedCount >= 5000) {
+        this.lastFailedCount = Date.now();
+        const open = await this.o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
+        this.o.metrics.failedRecordsOpen.set(Number(open.rows[0]!.n));
+      }
       await reportComponent(this.o.pool, 'sync', this.o.instance, this.getStatus() as unknown as Record<string, unknown>);
     } catch (err) {
       // before the migration objects exist (42P01) there is nothing to check yet

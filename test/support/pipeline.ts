@@ -125,9 +125,30 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafk
     timeoutMs,
     300,
   );
-  if (!kafka) return;
-  // Kafka mode: the slot confirms what Kafka acknowledged; the consumers must also have applied it:
-  // every partition's applied offset (kept in the database by the sync) reaches the partition's end.
+  if (!kafka) {
+    // One sync (inline, or one Kafka consumer): it must have applied a heartbeat written now — the
+    // capture publishes it after everything committed before it. (Several consumers of one group
+    // share the partitions: pass `kafka` to compare every partition's applied offset instead.)
+    const beat = await db.query<{ at: string }>(
+      `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1
+       RETURNING to_char(beat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
+    );
+    await waitFor(
+      'the sync to apply the newest heartbeat',
+      async () => {
+        const r = await db.query<{ at: string | null }>(
+          `SELECT status->>'lastHeartbeatBeatAt' AS at FROM prestamos_cdc.components WHERE component = 'sync' AND last_seen > now() - interval '30 seconds'`,
+        );
+        if (r.rows.length > 1) throw new Error(`${r.rows.length} syncs run: pass the Kafka brokers to waitForCatchUp`);
+        return r.rows.length === 1 && r.rows[0]!.at !== null && r.rows[0]!.at >= beat.rows[0]!.at;
+      },
+      timeoutMs,
+      300,
+    );
+    return;
+  }
+  // Several consumers: the slot confirms what Kafka acknowledged; the consumers must also have applied
+  // it: every partition's applied offset (kept in the database by the sync) reaches the partition's end.
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({ clientId: 'test-catch-up', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
