@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS prestamos_cdc.consumer_offsets (
   topic          text NOT NULL,
   partition      integer NOT NULL,
   next_offset    bigint NOT NULL,
+  -- commit time of the newest heartbeat applied from this partition: every change the partition
+  -- carried before it has been applied (the capture sends heartbeats to every partition)
+  heartbeat_at   timestamptz,
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer_group, topic, partition)
 );

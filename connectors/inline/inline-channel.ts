@@ -63,6 +63,10 @@ export class InlineChannel implements EventPublisher, EventSource {
     }
   }
 
+  assignment(): Set<string> | null {
+    return null;
+  }
+
   pause(): void {
     this.paused = true;
   }

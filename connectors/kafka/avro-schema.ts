@@ -28,7 +28,6 @@ export const KNOWN_COLUMNS: Record<string, Record<string, AvroColumnType>> = {
     id: 'string', juntaId: 'string', miembroId: 'string', monto: 'string', motivo: 'string', pagada: 'boolean', fecha: 'string',
     affects_capital: 'boolean', createdAt: 'string', updatedAt: 'string',
   },
-  heartbeat: { beat_at: 'string' },
 };
 
 export function avroNameOk(name: string): boolean {

@@ -44,10 +44,6 @@ export function topicFor(prefix: string, table: string): string {
   return `${prefix}.public.${table}`;
 }
 
-export function heartbeatTopic(prefix: string): string {
-  return `${prefix}.prestamos_cdc.heartbeat`;
-}
-
 export function deadLetterTopic(prefix: string): string {
   return `${prefix}.prestamos_cdc.dlq`;
 }
@@ -112,15 +108,7 @@ export function toEnvelope(event: ChangeEvent, prefix: string): Envelope {
         ts_ms: now,
       };
     case 'heartbeat':
-      return {
-        op: 'h',
-        before: null,
-        after: { beat_at: event.beatAt },
-        unchanged_toast: [],
-        source: streamSource('heartbeat', event.position),
-        marker: null,
-        ts_ms: now,
-      };
+      return { op: 'h', before: null, after: null, unchanged_toast: [], source: streamSource('heartbeat', event.position), marker: null, ts_ms: now };
   }
 }
 
@@ -194,11 +182,7 @@ export function fromEnvelope(value: unknown): ChangeEvent {
     if (!DIGITS.test(chunkId) || !DIGITS.test(requestId)) fail('source.chunk_id and source.request_id must be numeric ids');
     return { lsn, snapshot: snap, chunkId, requestId, readTime: ts };
   };
-  if (op === 'h') {
-    const after = row(value.after, 'after');
-    const beatAt = str(after.beat_at, 'after.beat_at', 40);
-    return { kind: 'heartbeat', position: streamPosition(), beatAt };
-  }
+  if (op === 'h') return { kind: 'heartbeat', position: streamPosition() };
   if (!isCapturedTable(table)) fail(`source.table ${JSON.stringify(table.slice(0, 100))} is not a captured table`);
   switch (op) {
     case 'c':

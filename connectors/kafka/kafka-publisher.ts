@@ -1,13 +1,15 @@
 // Publishes change events to Kafka: one topic per table (<prefix>.public.<Table>), keyed by primary key,
 // acks from all in-sync replicas. One produce request at a time, so per-partition order holds even
 // when a request is retried (the mock broker, and brokers without idempotence, could otherwise reorder).
-// Snapshot-chunk markers go to every partition of their table's topic.
+// Snapshot-chunk markers go to every partition of their table's topic; heartbeats to every partition of
+// every table topic.
 import { Partitioners, type Kafka, type Producer, type Message } from 'kafkajs';
 import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventPublisher } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
 import type { EventEncoder } from './event-codec.ts';
-import { topicFor, heartbeatTopic, keyOf } from './envelope.ts';
+import { topicFor, keyOf } from './envelope.ts';
+import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
 
 export class KafkaEventPublisher implements EventPublisher {
   private readonly kafka: Kafka;
@@ -59,8 +61,19 @@ export class KafkaEventPublisher implements EventPublisher {
         }
         continue;
       }
-      const topic = event.kind === 'heartbeat' ? heartbeatTopic(this.prefix) : topicFor(this.prefix, event.table);
-      const key = event.kind === 'heartbeat' ? 'heartbeat' : keyOf(event);
+      if (event.kind === 'heartbeat') {
+        // on every partition of every table topic, in order with the changes before it
+        await flush();
+        for (const table of CAPTURED_TABLES) {
+          const topic = topicFor(this.prefix, table);
+          const n = await this.partitionCount(topic);
+          const encoded = await this.encoder.encode(event, topic, null);
+          for (let i = 0; i < n; i++) add(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'heartbeat' } });
+        }
+        continue;
+      }
+      const topic = topicFor(this.prefix, event.table);
+      const key = keyOf(event);
       const encoded = await this.encoder.encode(event, topic, key);
       // a truncate has no key: it goes to partition 0, like every event without one
       add(topic, { key: encoded.key, value: encoded.value, ...(key === null ? { partition: 0 } : {}) });

@@ -1,4 +1,4 @@
-// The sync's input from Kafka: a consumer group over the table topics and the heartbeat topic. Offsets
+// The sync's input from Kafka: a consumer group over the table topics. Offsets
 // are committed to Kafka only after the handler resolves, i.e. after the database transaction that
 // applied the batch has committed; a batch whose handler fails is fetched again.
 import type { Consumer, Kafka } from 'kafkajs';
@@ -23,6 +23,7 @@ export class KafkaEventSource implements EventSource {
   private readonly options: KafkaSourceOptions;
   private stopped = false;
   private stopping = false;
+  private assigned = new Set<string>();
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
@@ -40,6 +41,10 @@ export class KafkaEventSource implements EventSource {
   }
 
   async run(handler: (batch: IncomingBatch) => Promise<void>): Promise<void> {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const assignment = e.payload.memberAssignment as Record<string, number[]>;
+      this.assigned = new Set(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}\u0000${p}`)));
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
     await this.consumer.run({
@@ -71,6 +76,10 @@ export class KafkaEventSource implements EventSource {
         await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(resolved) + 1n).toString() }]);
       },
     });
+  }
+
+  assignment(): Set<string> | null {
+    return this.assigned;
   }
 
   pause(): void {

@@ -225,7 +225,7 @@ export class CaptureService {
   private onOwnTable(m: Extract<StreamMessage, { tag: 'insert' | 'update' | 'delete' }>): void {
     if (m.relation.name === 'heartbeat' && m.tag !== 'delete' && this.txn) {
       this.txn.seq++;
-      this.push({ kind: 'heartbeat', position: this.position(), beatAt: String(m.row.beat_at) });
+      this.push({ kind: 'heartbeat', position: this.position() });
     } else if (m.relation.name === 'signal' && m.tag === 'insert' && this.txn) {
       this.onSignal(String(m.row.kind), m.row.payload);
     }

@@ -68,7 +68,11 @@ export type ChangeEvent =
       markerIndex: number;
       position: SnapshotPosition;
     }
-  | { kind: 'heartbeat'; position: StreamPosition; beatAt: string };
+  /**
+   * A heartbeat written through the slot. In Kafka mode it is sent to every partition of every table
+   * topic: a consumer that applied it has applied everything its partition carried before it.
+   */
+  | { kind: 'heartbeat'; position: StreamPosition };
 
 export type ChangeEventKind = ChangeEvent['kind'];
 

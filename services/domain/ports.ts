@@ -47,6 +47,8 @@ export interface IncomingBatch {
 export interface EventSource {
   /** Delivers batches in partition order; a batch is redelivered unless `handler` resolves. */
   run(handler: (batch: IncomingBatch) => Promise<void>): Promise<void>;
+  /** The partitions this consumer owns now ("topic\u0000partition"); null when it owns the only one. */
+  assignment(): Set<string> | null;
   pause(): void;
   resume(): void;
   stop(): Promise<void>;

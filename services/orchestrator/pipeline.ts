@@ -16,7 +16,7 @@ import { KafkaEventPublisher } from '../../connectors/kafka/kafka-publisher.ts';
 import { KafkaEventSource } from '../../connectors/kafka/kafka-source.ts';
 import { KafkaDeadLetterSink } from '../../connectors/kafka/dead-letter.ts';
 import { JsonEventCodec, AvroEventCodec, type EventEncoder } from '../../connectors/kafka/event-codec.ts';
-import { topicFor, heartbeatTopic } from '../../connectors/kafka/envelope.ts';
+import { topicFor } from '../../connectors/kafka/envelope.ts';
 import { CaptureService } from '../capture/capture-service.ts';
 import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
@@ -78,7 +78,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       source = new KafkaEventSource({
         kafka,
         groupId: config.kafka.groupId,
-        topics: [...CAPTURED_TABLES.map((t) => topicFor(config.topicPrefix, t)), heartbeatTopic(config.topicPrefix)],
+        topics: CAPTURED_TABLES.map((t) => topicFor(config.topicPrefix, t)),
         logger,
         crash,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,

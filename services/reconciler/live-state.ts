@@ -3,7 +3,7 @@
 // this works whether they run in this process or elsewhere. Lag is the sync's end-to-end lag (which
 // grows while heartbeats stop arriving); "unknown" when no sync is alive.
 import type pg from 'pg';
-import { readComponents, type ComponentStatus } from '../runtime/control-plane.ts';
+import { readComponents, waitUntilApplied, type ComponentStatus } from '../runtime/control-plane.ts';
 import type { RunningPipeline } from '../orchestrator/pipeline.ts';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
@@ -44,32 +44,10 @@ export async function readLiveState(db: Queryable, pipeline?: RunningPipeline): 
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Waits until every running sync has applied everything committed before this call: a heartbeat is
- * written now (it travels through the slot in commit order), and each sync reports the newest heartbeat
- * it applied. Returns false when no sync runs or the wait times out.
+ * Waits until every running sync has applied everything committed before this call (a heartbeat is
+ * written now; see appliedThrough). Returns false when no sync runs or the wait times out.
  */
 export async function waitForSyncCatchUp(pool: pg.Pool, timeoutMs: number): Promise<boolean> {
-  const beat = await pool.query<{ at: string }>(
-    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`,
-  );
-  const at = beat.rows[0]?.at;
-  if (!at) return false;
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await pool.query<{ n: string; done: string }>(
-      `SELECT count(*)::text AS n,
-              count(*) FILTER (WHERE (status->>'lastHeartbeatBeatAt') IS NOT NULL
-                                 AND (status->>'lastHeartbeatBeatAt')::timestamptz >= $1::timestamptz)::text AS done
-         FROM prestamos_cdc.components
-        WHERE component = 'sync' AND last_seen > now() - make_interval(secs => $2)`,
-      [at, COMPONENT_FRESH_SECONDS],
-    );
-    const n = Number(r.rows[0]!.n);
-    if (n > 0 && Number(r.rows[0]!.done) === n) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(150);
-  }
+  return waitUntilApplied(pool, timeoutMs);
 }

@@ -142,3 +142,51 @@ export async function measureSourceLoad(pool: pg.Pool, query: string): Promise<n
     client.release();
   }
 }
+
+const FRESH_SECONDS = 15;
+
+/**
+ * The commit time up to which every change has been applied by the running syncs, or null when it is
+ * not known (no sync runs, or one has not yet applied a heartbeat on every partition it owns). Kafka
+ * mode: the oldest heartbeat applied over every partition of the syncs' consumer group (heartbeats are
+ * sent to every partition, in order with the changes). Inline: the sync's own report.
+ */
+export async function appliedThrough(db: Queryable): Promise<string | null> {
+  const syncs = (await readComponents(db, FRESH_SECONDS)).filter((c) => c.component === 'sync');
+  if (syncs.length === 0) return null;
+  const groups = [...new Set(syncs.map((s) => s.status.groupId).filter((g): g is string => typeof g === 'string'))];
+  if (groups.length > 0) {
+    const r = await db.query<{ at: string | null }>(
+      `SELECT CASE WHEN count(*) = 0 OR bool_or(heartbeat_at IS NULL) THEN NULL ELSE min(heartbeat_at)::text END AS at
+         FROM prestamos_cdc.consumer_offsets WHERE consumer_group = ANY($1::text[])`,
+      [groups],
+    );
+    return r.rows[0]?.at ?? null;
+  }
+  const times = syncs.map((s) => s.status.lastHeartbeatAt);
+  if (times.some((t) => typeof t !== 'string')) return null;
+  const r = await db.query<{ at: string }>(`SELECT min(t)::text AS at FROM unnest($1::timestamptz[]) AS t`, [times]);
+  return r.rows[0]!.at;
+}
+
+/**
+ * Writes a heartbeat now and waits until the running syncs have applied everything committed before it.
+ * Returns false on timeout (or when no sync runs).
+ */
+export async function waitUntilApplied(db: Queryable, timeoutMs: number, intervalMs = 150): Promise<boolean> {
+  const beat = await db.query<{ at: string }>(
+    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`,
+  );
+  const target = beat.rows[0]?.at;
+  if (!target) return false;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const through = await appliedThrough(db);
+    if (through !== null) {
+      const r = await db.query<{ ok: boolean }>(`SELECT $1::timestamptz >= $2::timestamptz AS ok`, [through, target]);
+      if (r.rows[0]!.ok) return true;
+    }
+    if (Date.now() > deadline) return false;
+    await new Promise((res) => setTimeout(res, intervalMs));
+  }
+}

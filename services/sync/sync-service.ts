@@ -63,8 +63,13 @@ export interface SyncStatus {
   errorRatio: number;
   gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; at: string }[];
   lastError: string | null;
-  /** beat_at of the newest heartbeat applied: every change committed before it has been applied */
-  lastHeartbeatBeatAt: string | null;
+  /**
+   * Commit time of the newest heartbeat applied on every partition this sync owns: every change
+   * committed before it has been applied (null until each owned partition has carried one).
+   */
+  lastHeartbeatAt: string | null;
+  /** the Kafka consumer group whose applied offsets are in prestamos_cdc.consumer_offsets (null inline) */
+  groupId: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -81,7 +86,8 @@ export class SyncService {
   private sourcePaused = false;
   private lastLoadCheck = 0;
   private lastFailedCount = 0;
-  private lastHeartbeatCommit: number | null = null;
+  /** partition ("topic\u0000partition") → commit time (ms) of the newest heartbeat applied from it */
+  private readonly heartbeats = new Map<string, number>();
   private lastEventLagMs = 0;
   private stopping = false;
   private inflightBatch: Promise<void> | null = null;
@@ -98,17 +104,39 @@ export class SyncService {
     errorRatio: 0,
     gaps: [],
     lastError: null,
-    lastHeartbeatBeatAt: null,
+    lastHeartbeatAt: null,
+    groupId: null,
   };
 
   constructor(options: SyncServiceOptions) {
     this.o = options;
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
+    this.status.groupId = options.groupId;
   }
 
   getStatus(): SyncStatus {
-    return { ...this.status, lagSeconds: this.currentLagSeconds(), gaps: [...this.status.gaps] };
+    const horizon = this.heartbeatHorizon();
+    return {
+      ...this.status,
+      lagSeconds: this.currentLagSeconds(),
+      lastHeartbeatAt: horizon === null ? null : new Date(horizon).toISOString(),
+      gaps: [...this.status.gaps],
+    };
+  }
+
+  /** The oldest of the newest heartbeats applied on the partitions this sync owns (null: not all seen). */
+  private heartbeatHorizon(): number | null {
+    const assigned = this.o.source.assignment();
+    if (assigned === null) return this.heartbeats.size ? Math.min(...this.heartbeats.values()) : null;
+    if (assigned.size === 0) return null;
+    let min = Infinity;
+    for (const tp of assigned) {
+      const t = this.heartbeats.get(tp);
+      if (t === undefined) return null;
+      min = Math.min(min, t);
+    }
+    return min;
   }
 
   async start(): Promise<void> {
@@ -141,11 +169,12 @@ export class SyncService {
 
   /**
    * End-to-end lag now: the lag of the last change applied, or — when the heartbeats written through
-   * the slot stop arriving — how long the newest one applied is overdue. An idle pipeline reads ~0;
-   * a stuck one grows.
+   * the slot stop arriving on some partition this sync owns — how long they are overdue. An idle
+   * pipeline reads ~0; a stuck one (or one stuck partition) grows.
    */
   private currentLagSeconds(): number {
-    const overdue = this.lastHeartbeatCommit === null ? 0 : Date.now() - this.lastHeartbeatCommit - 2 * this.o.config.heartbeatIntervalMs;
+    const horizon = this.heartbeatHorizon();
+    const overdue = horizon === null ? 0 : Date.now() - horizon - 2 * this.o.config.heartbeatIntervalMs;
     return Math.max(this.lastEventLagMs, overdue, 0) / 1000;
   }
 
@@ -325,7 +354,11 @@ export class SyncService {
   private offsetUpdate(batch: IncomingBatch, items: Item[]): OffsetUpdate[] {
     const last = items[items.length - 1]?.message.origin;
     if (this.o.groupId === null || !last) return [];
-    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: (BigInt(last.offset) + 1n).toString() }];
+    let heartbeatAt: string | null = null;
+    for (const i of items) {
+      if (i.event?.kind === 'heartbeat' && (heartbeatAt === null || i.event.position.commitTime > heartbeatAt)) heartbeatAt = i.event.position.commitTime;
+    }
+    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: (BigInt(last.offset) + 1n).toString(), heartbeatAt }];
   }
 
   private committedThrough(batch: IncomingBatch, items: Item[]): void {
@@ -397,7 +430,7 @@ export class SyncService {
     }
     this.committedThrough(batch, items);
     if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
-    this.afterCommit(items, failed.length, outcome.applied + outcome.stale);
+    this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
       this.o.metrics.applyErrors.inc({ reason: f.code });
       this.o.metrics.deadLetters.inc();
@@ -407,14 +440,14 @@ export class SyncService {
     this.o.metrics.applyBatchSize.observe(items.length);
   }
 
-  private afterCommit(items: Item[], failed: number, processedOk: number): void {
+  private afterCommit(batch: IncomingBatch, items: Item[], failed: number, processedOk: number): void {
+    const tp = `${batch.topic}\u0000${batch.partition}`;
     const now = Date.now();
     for (const i of items) {
       const e = i.event;
       if (!e || i.poison) continue;
       if (e.kind === 'heartbeat') {
-        this.lastHeartbeatCommit = Math.max(this.lastHeartbeatCommit ?? 0, Date.parse(e.position.commitTime));
-        if (this.status.lastHeartbeatBeatAt === null || e.beatAt > this.status.lastHeartbeatBeatAt) this.status.lastHeartbeatBeatAt = e.beatAt;
+        this.heartbeats.set(tp, Math.max(this.heartbeats.get(tp) ?? 0, Date.parse(e.position.commitTime)));
         this.lastEventLagMs = Math.max(0, now - Date.parse(e.position.commitTime));
         this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
         continue;
@@ -467,7 +500,7 @@ export class SyncService {
       });
     }
     this.committedThrough(batch, [item]);
-    this.afterCommit([item], 0, 1);
+    this.afterCommit(batch, [item], 0, 1);
   }
 
   /**

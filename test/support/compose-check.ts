@@ -10,7 +10,7 @@ import { parse as parseYaml, parseDocument } from 'yaml';
 import { CONFIG_VARIABLES, loadConfig, ConfigError } from '../../services/runtime/config.ts';
 import { COMMANDS } from '../../cli/commands/index.ts';
 import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
-import { topicFor, heartbeatTopic, deadLetterTopic } from '../../connectors/kafka/envelope.ts';
+import { topicFor, deadLetterTopic } from '../../connectors/kafka/envelope.ts';
 import { REPO_ROOT } from './promql.ts';
 
 export const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yml');
@@ -346,7 +346,7 @@ function infrastructureProblems(compose: ComposeFile, root: string): string[] {
     if (Object.keys(env).some((k) => k.includes('ZOOKEEPER'))) problems.push(`service ${name}: ZooKeeper settings in KRaft mode`);
     if (!env.KAFKA_CONTROLLER_QUORUM_VOTERS?.includes(`@${name}:`)) problems.push(`service ${name}: KAFKA_CONTROLLER_QUORUM_VOTERS does not name ${name}`);
   }
-  const expectedTopics = [...CAPTURED_TABLES.map((t) => topicFor(prefix, t)), heartbeatTopic(prefix), deadLetterTopic(prefix)].sort();
+  const expectedTopics = [...CAPTURED_TABLES.map((t) => topicFor(prefix, t)), deadLetterTopic(prefix)].sort();
   const init = Object.entries(compose.services).find(([, s]) => argv(s.command).join(' ').includes('kafka-topics.sh'));
   if (!init) problems.push('no service creates the Kafka topics');
   else {

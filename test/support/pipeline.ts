@@ -3,7 +3,9 @@
 // compare the new tables and the ledger against what the legacy rows imply (the SQL views of
 // sql/verification_views.sql, independent of the apply code).
 import { expect } from 'vitest';
+import type pg from 'pg';
 import { loadConfig, type Config } from '../../services/runtime/config.ts';
+import { appliedThrough, waitUntilApplied } from '../../services/runtime/control-plane.ts';
 import { silentLogger, createLogger, type Logger } from '../../services/runtime/logger.ts';
 import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
 import { startMigration } from '../../services/orchestrator/migration-start.ts';
@@ -94,7 +96,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | false | 
  * heartbeat table now, and the sync must have applied the heartbeat (the capture publishes it in
  * commit order, so everything before it has been applied too).
  */
-export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafka?: { brokers: string[]; prefix: string; groupId?: string }): Promise<void> {
+export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Promise<void> {
   await waitFor('the pipeline to be started', async () => (await db.query(`SELECT 1 FROM prestamos_cdc.pipeline`)).rowCount! > 0, timeoutMs);
   await waitFor(
     'every snapshot request to be applied',
@@ -125,59 +127,9 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000, kafk
     timeoutMs,
     300,
   );
-  if (!kafka) {
-    // One sync (inline, or one Kafka consumer): it must have applied a heartbeat written now — the
-    // capture publishes it after everything committed before it. (Several consumers of one group
-    // share the partitions: pass `kafka` to compare every partition's applied offset instead.)
-    const beat = await db.query<{ at: string }>(
-      `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1
-       RETURNING to_char(beat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at`,
-    );
-    await waitFor(
-      'the sync to apply the newest heartbeat',
-      async () => {
-        const r = await db.query<{ at: string | null }>(
-          `SELECT status->>'lastHeartbeatBeatAt' AS at FROM prestamos_cdc.components WHERE component = 'sync' AND last_seen > now() - interval '30 seconds'`,
-        );
-        if (r.rows.length > 1) throw new Error(`${r.rows.length} syncs run: pass the Kafka brokers to waitForCatchUp`);
-        return r.rows.length === 1 && r.rows[0]!.at !== null && r.rows[0]!.at >= beat.rows[0]!.at;
-      },
-      timeoutMs,
-      300,
-    );
-    return;
-  }
-  // Several consumers: the slot confirms what Kafka acknowledged; the consumers must also have applied
-  // it: every partition's applied offset (kept in the database by the sync) reaches the partition's end.
-  const { Kafka, logLevel } = await import('kafkajs');
-  const admin = new Kafka({ clientId: 'test-catch-up', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const topics = ['Prestamo', 'PagoPrestamo', 'Accion', 'Multa'].map((t) => `${kafka.prefix}.public.${t}`);
-    await waitFor(
-      'the consumers to apply every message',
-      async () => {
-        for (const topic of topics) {
-          const ends = await admin.fetchTopicOffsets(topic).catch(() => []);
-          const applied = await db.query<{ partition: number; next_offset: string }>(
-            `SELECT partition, next_offset::text FROM prestamos_cdc.consumer_offsets WHERE topic = $1 AND consumer_group = $2`,
-            [topic, kafka.groupId ?? 'prestamos-cdc-sync'],
-          );
-          for (const p of ends) {
-            if (p.high === '0') continue;
-            const a = applied.rows.find((r) => r.partition === p.partition);
-            if (!a || BigInt(a.next_offset) < BigInt(p.high)) {
-              throw new Error(`${topic}[${p.partition}] applied through ${a?.next_offset ?? 'nothing'} of ${p.high} (low ${p.low})`);
-            }
-          }
-        }
-        return true;
-      },
-      timeoutMs,
-      300,
-    );
-  } finally {
-    await admin.disconnect();
+  // The syncs must also have applied it (Kafka mode: every partition's consumer; see appliedThrough).
+  if (!(await waitUntilApplied(db as unknown as Pick<pg.Pool, 'query'>, timeoutMs, 300))) {
+    throw new Error(`timed out after ${timeoutMs} ms waiting for the syncs to apply a heartbeat written now (applied through ${await appliedThrough(db as unknown as Pick<pg.Pool, 'query'>)})`);
   }
 }
 

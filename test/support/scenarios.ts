@@ -23,8 +23,6 @@ export interface ScenarioOptions {
   largeTransactionRows?: number;
   /** starts the processes that capture and apply (called once the legacy data exists) */
   startPipeline: () => Promise<void>;
-  /** Kafka mode: brokers and topic prefix, to wait until the consumers have applied everything */
-  kafka?: { brokers: string[]; prefix: string };
 }
 
 export interface ScenarioResult {
@@ -91,7 +89,7 @@ export async function runPropertyScenario(o: ScenarioOptions): Promise<ScenarioR
     );
     await w.done;
     expect(w.stats.errors).toEqual([]);
-    await waitForCatchUp(o.db, 240_000, o.kafka);
+    await waitForCatchUp(o.db, 240_000);
     const report = await expectConsistent(o.db);
     // The scenario really exercised what it claims.
     const checks = await pool.query<{ toast: string; big: string; voided: string; moved: string }>(

@@ -105,7 +105,7 @@ describe('crash recovery', () => {
     expect(writer.stats.errors).toEqual([]);
 
     step('waiting for catch-up');
-    await waitForCatchUp(db, 180_000, { brokers: kafka.brokers, prefix });
+    await waitForCatchUp(db, 180_000);
     step('caught up');
     const report = await expectConsistent(db);
     expect(report.counts.loans).toBeGreaterThan(400);

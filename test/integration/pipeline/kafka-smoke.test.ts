@@ -35,7 +35,7 @@ describe('kafka pipeline (smoke)', () => {
     const writer = startLegacyWriter({ pool, seed: 6, workers: 3, maxOperations: 600 });
     await writer.done;
     expect(writer.stats.errors).toEqual([]);
-    await waitForCatchUp(db, 120_000, { brokers: kafka.brokers, prefix });
+    await waitForCatchUp(db, 120_000);
     const report = await expectConsistent(db);
     expect(report.counts.loans).toBeGreaterThan(250);
   });

@@ -40,7 +40,6 @@ describe('property: Kafka + Avro pipeline under a random concurrent workload', (
         db,
         config,
         seed,
-        kafka: { brokers: kafka.brokers, prefix: `prop${seed}` },
         startPipeline: async () => {
           procs.push(await startTestProcess(db, { config, mode: 'kafka', capture: true, sync: false }));
           procs.push(await startTestProcess(db, { config, mode: 'kafka', capture: false, sync: true }));

@@ -12,7 +12,7 @@ const events: ChangeEvent[] = [
   { kind: 'truncate', table: 'Multa', position },
   { kind: 'chunk-end', table: 'Prestamo', scope: { kind: 'range', afterKey: null, throughKey: 'p9' }, keys: ['p1', 'p9'], markers: 4, markerIndex: 2, position: snapPos },
   { kind: 'chunk-end', table: 'PagoPrestamo', scope: { kind: 'loan', prestamoId: 'p1' }, keys: [], markers: 1, markerIndex: 0, position: snapPos },
-  { kind: 'heartbeat', position, beatAt: '2024-01-01T10:00:00.000000Z' },
+  { kind: 'heartbeat', position },
 ];
 
 describe('wire envelope', () => {
