@@ -77,6 +77,19 @@ export interface SnapshotRequestInput {
   requestedBy: string;
 }
 
+/**
+ * A table re-sync that is not already waiting: several gaps (or retries) before the snapshot starts
+ * need one re-sync, not one each. Returns the id of the new or the waiting request.
+ */
+export async function requestTableResync(db: Queryable, table: CapturedTable, reason: string, requestedBy: string): Promise<{ id: string; created: boolean }> {
+  const waiting = await db.query<{ id: string }>(
+    `SELECT id::text FROM prestamos_cdc.snapshot_requests WHERE status = 'pending' AND scope = 'tables' AND tables = ARRAY[$1]::text[] ORDER BY id LIMIT 1`,
+    [table],
+  );
+  if (waiting.rows[0]) return { id: waiting.rows[0].id, created: false };
+  return { id: await createSnapshotRequest(db, { scope: 'tables', tables: [table], reason, requestedBy }), created: true };
+}
+
 export async function createSnapshotRequest(db: Queryable, input: SnapshotRequestInput): Promise<string> {
   const r = await db.query<{ id: string }>(
     `INSERT INTO prestamos_cdc.snapshot_requests (scope, tables, target_id, reason, requested_by)

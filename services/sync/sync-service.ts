@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
-import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, measureSourceLoad } from '../runtime/control-plane.ts';
+import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, requestTableResync, measureSourceLoad } from '../runtime/control-plane.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
 import type { EventSource, EventDecoder, DeadLetterSink, IncomingBatch, IncomingMessage } from '../domain/ports.ts';
@@ -319,12 +319,14 @@ export class SyncService {
     );
     if (table) {
       await this.applier.transaction(async (client) => {
-        const id = await createSnapshotRequest(client, {
-          scope: 'tables',
-          tables: [table],
-          reason: `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
-          requestedBy: `sync ${this.o.instance}`,
-        });
+        // serialise gap handling: one waiting re-sync per table
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
+        const { id } = await requestTableResync(
+          client,
+          table,
+          `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
+          `sync ${this.o.instance}`,
+        );
         // Chunks of this table whose markers may have been among the lost messages would never
         // complete (and would hold the snapshot back): the re-sync covers their rows.
         const superseded = await client.query(
