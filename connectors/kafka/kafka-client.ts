@@ -9,6 +9,9 @@ export function createKafka(options: { brokers: string[]; clientId: string; logg
     brokers: options.brokers,
     logLevel: logLevel.WARN,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    // a broker that stops answering fails a request after 15 s instead of kafkajs' 30 s default, so that
+    // an outage surfaces (readiness, metrics) and the caller's own backoff takes over
+    requestTimeout: 15_000,
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {

@@ -26,7 +26,9 @@ export class KafkaEventPublisher implements EventPublisher {
     this.encoder = options.encoder;
     this.prefix = options.prefix;
     this.logger = options.logger;
-    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
+      // few retries here: the capture keeps failed batches in order and retries them with its own backoff
+      retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 } });
   }
 
   async connect(): Promise<void> {

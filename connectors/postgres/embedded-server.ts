@@ -29,7 +29,8 @@ export interface EmbeddedServer {
   readonly dataDir: string;
   /** postgres://postgres@127.0.0.1:PORT/DB */
   url(database?: string): string;
-  stop(): Promise<void>;
+  /** Fast shutdown; the data directory this call created is removed unless `keepData`. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
 }
 
 export const DEFAULT_SETTINGS: Record<string, string | number> = {
@@ -173,7 +174,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     port,
     dataDir,
     url: (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`,
-    async stop() {
+    async stop(stopOptions: { keepData?: boolean } = {}) {
       if (!exited) {
         process.kill(pid, 'SIGINT'); // fast shutdown
         const timer = setTimeout(() => {
@@ -182,7 +183,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
         await exitPromise;
         clearTimeout(timer);
       }
-      if (ownsDataDir) await rm(base, { recursive: true, force: true });
+      if (ownsDataDir && !stopOptions.keepData) await rm(base, { recursive: true, force: true });
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import type { Logger } from '../../services/runtime/logger.ts';
 import type { RawRow } from '../../services/domain/change-event.ts';
 import { normalizePgText } from './pg-text.ts';
+import { parseLsn, formatLsn } from '../../services/domain/lsn.ts';
 
 export interface RelationInfo {
   oid: number;
@@ -175,10 +176,18 @@ export class ReplicationStream {
     return (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
   }
 
-  /** Confirms to the server that everything up to and including `lsn` is durable downstream. */
+  /**
+   * Confirms to the server that everything before `lsn` is durable downstream: the standby status
+   * update carries exactly `lsn` as written, flushed and applied position, as PostgreSQL's own
+   * subscribers send a commit's end LSN. (pg-logical-replication 2.5 sends its argument + 1; a flush
+   * position past the server's sent position keeps a logical walsender from ever finishing a fast
+   * shutdown, which waits for the two to be equal.)
+   */
   async acknowledge(lsn: string): Promise<void> {
     if (this.stopped) return;
-    await this.service.acknowledge(lsn);
+    const exact = parseLsn(lsn);
+    if (exact === 0n) return;
+    await this.service.acknowledge(formatLsn(exact - 1n));
   }
 
   async stop(): Promise<void> {

@@ -65,6 +65,9 @@ export interface CaptureStatus {
   restarts: number;
 }
 
+/** A publish still unacknowledged after this long makes the capture report itself as failing (not ready). */
+export const PUBLISH_STALL_MS = 10_000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CaptureService {
@@ -78,6 +81,8 @@ export class CaptureService {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private publishBackoffMs = 0;
+  /** when the publish now in flight began; a publish unacknowledged for PUBLISH_STALL_MS counts as failing */
+  private publishStartedAt = 0;
   private readonly held = new Map<string, { chunk: HeldChunk; resolve: () => void; reject: (e: Error) => void }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -100,7 +105,14 @@ export class CaptureService {
   }
 
   getStatus(): CaptureStatus {
-    return { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false };
+    const status = { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false };
+    const waited = this.inflight ? Date.now() - this.publishStartedAt : 0;
+    if (waited > PUBLISH_STALL_MS) {
+      // an unreachable broker often does not fail a request: it never answers (until the request times out)
+      status.publishFailing = true;
+      status.lastPublishError = `no acknowledgement from Kafka for ${Math.round(waited / 1000)} s`;
+    }
+    return status;
   }
 
   /** Starts the capture loop (it waits for the migration to be started, then streams until stop()). */
@@ -264,13 +276,14 @@ export class CaptureService {
 
   private onKeepalive(walEnd: string, shouldRespond: boolean): void {
     const idle = this.txn === null && this.pending.length === 0 && this.inflight === null;
-    if (idle) {
+    if (idle && (Date.now() - this.lastKeepaliveAck > 1000 || shouldRespond)) {
       // Nothing is waiting: every change before this position is durable downstream.
-      if (Date.now() - this.lastKeepaliveAck > 1000 || shouldRespond) {
-        this.lastKeepaliveAck = Date.now();
-        void this.confirm(walEnd);
-      }
-    } else if (shouldRespond && this.status.confirmedLsn) {
+      this.lastKeepaliveAck = Date.now();
+      void this.confirm(walEnd);
+    }
+    // A requested reply is always sent, even when the position has not moved: the server ends a
+    // connection that leaves it unanswered for wal_sender_timeout, and a fast shutdown waits for it.
+    if (shouldRespond && this.status.confirmedLsn && !(idle && parseLsn(walEnd) > parseLsn(this.status.confirmedLsn))) {
       void this.stream?.acknowledge(this.status.confirmedLsn);
     }
   }
@@ -307,6 +320,7 @@ export class CaptureService {
     const taken = this.pending.splice(0, i);
     this.pendingEvents -= batch.length;
     const stream = this.stream;
+    this.publishStartedAt = Date.now();
     this.inflight = (async () => {
       try {
         if (batch.length > 0) await this.o.publisher.publish(batch);

@@ -262,7 +262,15 @@ export function startLegacyWriter(options: LegacyWriterOptions): LegacyWriter {
       }
       started++;
       const op = prng.pick(ops);
-      const client = await options.pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await options.pool.connect();
+      } catch (err) {
+        // the database is unreachable: an application would report it and try again later
+        stats.errors.push({ op, code: (err as { code?: string }).code, message: (err as Error).message });
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
       try {
         for (let attempt = 1; ; attempt++) {
           try {
