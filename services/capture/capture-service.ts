@@ -63,6 +63,8 @@ export interface CaptureStatus {
   lastPublishedAt: string | null;
   published: number;
   restarts: number;
+  /** why the snapshot running in this process waits before its next chunk (null: it does not wait) */
+  snapshotThrottled: string | null;
 }
 
 /** A publish still unacknowledged after this long makes the capture report itself as failing (not ready). */
@@ -98,6 +100,7 @@ export class CaptureService {
     lastPublishedAt: null,
     published: 0,
     restarts: 0,
+    snapshotThrottled: null,
   };
 
   constructor(options: CaptureServiceOptions) {
@@ -299,8 +302,14 @@ export class CaptureService {
     });
   }
 
-  private async settleInflight(): Promise<void> {
-    while (this.inflight) await this.inflight.catch(() => undefined);
+  /** Waits for the publish in flight to end, or until `deadline` (ms since the epoch). */
+  private async settleInflight(deadline = Infinity): Promise<void> {
+    while (this.inflight && Date.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)))));
+      await Promise.race([this.inflight.catch(() => undefined), expired]);
+      clearTimeout(timer);
+    }
   }
 
   private flush(): Promise<void> {
@@ -379,6 +388,11 @@ export class CaptureService {
     this.o.metrics.confirmedLsn.set(Number(parseLsn(lsn)));
   }
 
+  /** The snapshotter says why it waits (or null), so that the capture's status reports it. */
+  setSnapshotThrottle(reason: string | null): void {
+    this.status.snapshotThrottled = reason;
+  }
+
   // ---- snapshot chunks --------------------------------------------------------------------------------
 
   /**
@@ -439,10 +453,15 @@ export class CaptureService {
     this.retryTimer = undefined;
     this.stream?.pause();
     const deadline = Date.now() + timeoutMs;
+    // Publish what is buffered, within the bound: a paused or throttled apply (inline) or an
+    // unreachable broker leaves it unconfirmed in the slot, to be read again on the next start.
     while ((this.pending.length > 0 || this.inflight) && Date.now() < deadline && !this.status.publishFailing) {
-      await this.flush();
-      await this.settleInflight();
+      if (!this.inflight) void this.flush();
+      await this.settleInflight(deadline);
       if (this.status.publishFailing) break;
+    }
+    if (this.pending.length > 0 || this.inflight) {
+      this.o.logger.warn({ buffered: this.pendingEvents, inFlight: this.inflight !== null }, 'stopping with changes not yet acknowledged downstream; the slot keeps them for the next start');
     }
     await this.stream?.stop();
     await this.loop?.catch(() => undefined);

@@ -47,6 +47,9 @@ export class Snapshotter {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private throttleReason: string | null = null;
+  /** the source-load query's last value, measured at most once a second */
+  private load: number | null = null;
+  private lastLoadCheck = 0;
 
   constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; logger: Logger; metrics: Metrics }) {
     this.pool = options.pool;
@@ -225,23 +228,30 @@ export class Snapshotter {
    * threshold.
    */
   private async waitForCapacity(): Promise<void> {
-    let lastLoadCheck = 0;
-    let load: number | null = null;
     for (;;) {
       if (this.stopped) return;
-      const reason = await this.throttledBecause(lastLoadCheck, load).catch((err) => `throttle check failed: ${errorMessage(err)}`);
-      if (this.config.sourceLoadQuery && Date.now() - lastLoadCheck > 2000) {
-        lastLoadCheck = Date.now();
-        load = await measureSourceLoad(this.pool, this.config.sourceLoadQuery).catch(() => null);
+      if (this.config.sourceLoadQuery && Date.now() - this.lastLoadCheck >= 1000) {
+        this.lastLoadCheck = Date.now();
+        this.load = await measureSourceLoad(this.pool, this.config.sourceLoadQuery).catch((err) => {
+          this.logger.warn({ err: errorMessage(err) }, 'source-load query failed; the snapshot goes on without it');
+          return null;
+        });
+      }
+      const reason = await this.throttledBecause(this.load).catch((err) => `throttle check failed: ${errorMessage(err)}`);
+      if (reason !== this.throttleReason) {
+        if (reason) this.logger.info({ reason }, 'snapshot throttled');
+        else this.logger.info('snapshot throttle lifted');
       }
       this.throttleReason = reason;
+      this.capture.setSnapshotThrottle(reason);
       this.metrics.throttled.set({ reason: 'lag' }, reason?.startsWith('lag') || reason?.startsWith('chunks') ? 1 : 0);
+      this.metrics.throttled.set({ reason: 'snapshot_source_load' }, reason?.startsWith('source load') ? 1 : 0);
       if (!reason) return;
       await sleep(200);
     }
   }
 
-  private async throttledBecause(_lastLoadCheck: number, load: number | null): Promise<string | null> {
+  private async throttledBecause(load: number | null): Promise<string | null> {
     const inFlight = await this.pool.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_chunks WHERE emitted_at IS NOT NULL AND applied_at IS NULL`,
     );

@@ -235,7 +235,7 @@ export const OPENAPI_DOCUMENT = {
     '/prestamos/migration/progress': {
       get: op({
         tag: 'monitoring',
-        summary: 'Phase, per table total/migrated/failed/remaining, rate, ETA, lag, error rate, paused and why, snapshot requests',
+        summary: 'Phase, per table total/migrated/failed/remaining, rate, ETA, lag, error rate, paused and why, automatic throttling and why, snapshot requests',
         roles: ['viewer', 'operator', 'admin'],
         responses: { '200': json(anyObject, 'progress') },
       }),

@@ -73,8 +73,24 @@ export interface ProgressReport {
   lag: { seconds: number | null; syncsRunning: number; capturesRunning: number };
   errorRate: { ratio: number | null; threshold: number };
   paused: ControlState;
+  /** automatic throttling in force now: why the snapshot waits, and each sync whose apply waits */
+  throttled: Throttling;
   failedRecordsOpen: number;
   rolledBackLoans: number;
+}
+
+export interface Throttling {
+  active: boolean;
+  snapshot: string | null;
+  apply: { instance: string; reason: string }[];
+}
+
+function throttlingOf(live: LiveState): Throttling {
+  const snapshot = live.captures.map((c) => c.status.snapshotThrottled).find((r): r is string => typeof r === 'string' && r.length > 0) ?? null;
+  const apply = live.syncs
+    .filter((s) => s.status.throttled === true)
+    .map((s) => ({ instance: s.instance, reason: String(s.status.throttleReason ?? 'throttled') }));
+  return { active: snapshot !== null || apply.length > 0, snapshot, apply };
 }
 
 export interface ProgressOptions {
@@ -122,6 +138,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
       lag,
       errorRate,
       paused: { paused: false, reason: null, changedBy: null, changedAt: new Date(0).toISOString() },
+      throttled: throttlingOf(live),
       failedRecordsOpen: 0,
       rolledBackLoans: 0,
     };
@@ -200,6 +217,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
     lag,
     errorRate,
     paused: await readControl(o.pool),
+    throttled: throttlingOf(live),
     failedRecordsOpen: Object.values(failed).reduce((a, b) => a + num(b), 0),
     rolledBackLoans: num(c.rolled_back),
   };
@@ -219,6 +237,7 @@ export interface MetricsReport {
   errors: { ratio: number | null; threshold: number; failedRecordsOpen: number; failedRecordsTotal: number };
   lag: ProgressReport['lag'];
   paused: ControlState;
+  throttled: Throttling;
   slot: { name: string; exists: boolean; active: boolean; retainedWalBytes: number; unconfirmedBytes: number; walStatus: string | null } | null;
   resources: {
     process: { rssBytes: number; heapUsedBytes: number; heapTotalBytes: number; cpuUserSeconds: number; cpuSystemSeconds: number; uptimeSeconds: number };
@@ -269,6 +288,7 @@ export async function migrationMetrics(o: ProgressOptions & { slotName: string }
     errors: { ratio: p.errorRate.ratio, threshold: p.errorRate.threshold, failedRecordsOpen: p.failedRecordsOpen, failedRecordsTotal: failedTotal },
     lag: p.lag,
     paused: p.paused,
+    throttled: p.throttled,
     slot,
     resources: {
       process: {

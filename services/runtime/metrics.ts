@@ -42,7 +42,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     errorRate: new Gauge({ name: 'prestamos_cdc_apply_error_ratio', help: 'Failed / processed messages over the sliding error-rate window', ...r }),
     // --- control
     paused: new Gauge({ name: 'prestamos_cdc_paused', help: '1 while the apply is paused (by an operator or by the error-rate threshold)', ...r }),
-    throttled: new Gauge({ name: 'prestamos_cdc_throttled', help: '1 while throttled, by reason (lag, source_load)', labelNames: ['reason'], ...r }),
+    throttled: new Gauge({ name: 'prestamos_cdc_throttled', help: '1 while throttled, by reason (lag: the snapshot waits for the sync; source_load: the apply waits for the source; snapshot_source_load: the snapshot waits for the source)', labelNames: ['reason'], ...r }),
     sourceLoad: new Gauge({ name: 'prestamos_cdc_source_load', help: 'Value of the configured source-load query', ...r }),
     // --- reconciler
     consistencyRatio: new Gauge({ name: 'prestamos_cdc_consistency_ratio', help: 'Share of rows consistent with the legacy tables, by check', labelNames: ['check'], ...r }),

@@ -193,9 +193,13 @@ export class SyncService {
       const { sourceLoadQuery, sourceLoadThreshold } = this.o.config.throttle;
       if (sourceLoadQuery && sourceLoadThreshold !== undefined && Date.now() - this.lastLoadCheck >= 2000) {
         this.lastLoadCheck = Date.now();
-        const load = await measureSourceLoad(this.o.pool, sourceLoadQuery);
-        this.o.metrics.sourceLoad.set(load);
-        const throttled = load > sourceLoadThreshold;
+        // a failing load query neither throttles nor stops the rest of this check
+        const load = await measureSourceLoad(this.o.pool, sourceLoadQuery).catch((err) => {
+          this.o.logger.warn({ err: errorMessage(err) }, 'source-load query failed; not throttling on it');
+          return null;
+        });
+        if (load !== null) this.o.metrics.sourceLoad.set(load);
+        const throttled = load !== null && load > sourceLoadThreshold;
         if (throttled !== this.loadThrottled) this.o.logger.warn({ load, threshold: sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
         this.loadThrottled = throttled;
         this.status.throttled = throttled;
