@@ -21,6 +21,11 @@ export interface EmbeddedServerOptions {
   onLog?: (line: string) => void;
   /** System user to run as when this process is root (PostgreSQL refuses to run as root). */
   runAsUser?: string;
+  /**
+   * Runs the server in a process group of its own, so that a terminal's Ctrl-C (sent to the whole
+   * foreground group) reaches only this process, which then stops the server in its own time.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface EmbeddedServer {
@@ -116,25 +121,32 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   const binDir = options.binDir ?? (await resolveEmbeddedBinDir());
   const ids = ensureServerUser(options.runAsUser ?? 'postgres');
   const ownsDataDir = options.dataDir === undefined;
-  const base = ownsDataDir ? await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-pg-')) : path.dirname(options.dataDir!);
-  const dataDir = options.dataDir ?? path.join(base, 'data');
-  if (ids) {
+  // A temporary base directory of our own (the data directory inside it, removed on stop); a given data
+  // directory is used where it is, and only it — never its parent — is handed to the server's user.
+  const base = ownsDataDir ? await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-pg-')) : undefined;
+  const dataDir = options.dataDir ?? path.join(base!, 'data');
+  if (ids && base) {
     await chown(base, ids.uid, ids.gid).catch(() => undefined);
   }
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (ids) await chown(dataDir, ids.uid, ids.gid);
-    const pwfile = path.join(base, 'pwfile');
-    await writeFile(pwfile, 'postgres\n', { mode: 0o600 });
-    if (ids) await chown(pwfile, ids.uid, ids.gid);
-    await run(
-      path.join(binDir, 'initdb'),
-      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', `--pwfile=${pwfile}`],
-      ids,
-      env,
-    );
-    await rm(pwfile, { force: true });
+    const pwdir = base ?? (await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-initdb-')));
+    if (ids && !base) await chown(pwdir, ids.uid, ids.gid);
+    const pwfile = path.join(pwdir, 'pwfile');
+    try {
+      await writeFile(pwfile, 'postgres\n', { mode: 0o600 });
+      if (ids) await chown(pwfile, ids.uid, ids.gid);
+      await run(
+        path.join(binDir, 'initdb'),
+        ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', `--pwfile=${pwfile}`],
+        ids,
+        env,
+      );
+    } finally {
+      await rm(base ? pwfile : pwdir, { recursive: true, force: true });
+    }
   }
   const port = options.port ?? (await freePort());
   const settings = { ...DEFAULT_SETTINGS, ...(options.settings ?? {}) };
@@ -144,6 +156,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     ...(ids ?? {}),
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('postgres did not start');
@@ -182,7 +195,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
         await exitPromise;
         clearTimeout(timer);
       }
-      if (ownsDataDir) await rm(base, { recursive: true, force: true });
+      if (base) await rm(base, { recursive: true, force: true });
     },
   };
 }
