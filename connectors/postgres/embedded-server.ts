@@ -3,7 +3,7 @@
 // demo (the embedded default) and by the test harness. Started with wal_level=logical on a free port;
 // stopped by the PID it was started with, and nothing else.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, chown, mkdir, writeFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir, userInfo, platform, arch } from 'node:os';
 import path from 'node:path';
@@ -116,6 +116,21 @@ function run(cmd: string, args: string[], ids: Ids | undefined, env: NodeJS.Proc
   });
 }
 
+/** Every directory above a given data directory must let the server's user through (x). */
+async function ensureReachable(dataDir: string, ids: Ids, user: string): Promise<void> {
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    const st = await stat(dir);
+    const through = (st.uid === ids.uid && st.mode & 0o100) || (st.gid === ids.gid && st.mode & 0o010) || st.mode & 0o001;
+    if (!through) {
+      throw new Error(
+        `PostgreSQL runs as the user "${user}" (this process is root) and cannot reach ${dataDir}: ` +
+          `${dir} does not let that user through; choose a data directory it can reach (for example under ${tmpdir()})`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 /** initdb (when the data directory is new) and start a server; resolves once it accepts connections. */
 export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const binDir = options.binDir ?? (await resolveEmbeddedBinDir());
@@ -130,8 +145,10 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
   }
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await mkdir(path.dirname(dataDir), { recursive: true });
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (ids) await chown(dataDir, ids.uid, ids.gid);
+    if (ids && !base) await ensureReachable(dataDir, ids, options.runAsUser ?? 'postgres');
     const pwdir = base ?? (await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-initdb-')));
     if (ids && !base) await chown(pwdir, ids.uid, ids.gid);
     const pwfile = path.join(pwdir, 'pwfile');
