@@ -100,7 +100,7 @@ export function verdictLines(r: ConsistencyReport): string[] {
   }
   const lines = [
     `verdict: MISMATCH — loans ${percent(loans.percent)} (${count(loans.mismatched)} differ), payments ${percent(pays.percent)} (${count(pays.mismatched)} differ), ` +
-      `ledger ${count(r.ledger.mismatched)} rows differ, capital of ${count(r.capital.discrepancies)} juntas differs, ${count(r.relationships.orphanPayments.count)} orphan payments`,
+      `ledger rows differing: ${count(r.ledger.mismatched)}, juntas whose capital differs: ${count(r.capital.discrepancies)}, orphan payments: ${count(r.relationships.orphanPayments.count)}`,
   ];
   for (const [kind, list] of [['loan', r.mismatches.loans], ['payment', r.mismatches.payments]] as const) {
     for (const m of list.slice(0, 5)) {

@@ -4,6 +4,7 @@
 // or on SIGINT — with a consistent verdict and exit code 0. It starts its own server (not the one of the
 // global setup).
 import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -108,6 +109,31 @@ describe('npm run demo', () => {
     expect(out).toContain('migration started in an earlier run');
     expect(out).toContain('snapshot: applied in an earlier run');
     expect(out).toMatch(VERDICT);
+  });
+
+  it('reports a real mismatch: the live line and the verdict name it, exit 1', { timeout: 300_000 }, async () => {
+    const p = await demo(['--loans', '200', '--interval', '2', '--log-file', path.join(work, 'mismatch.log')]);
+    await waitFor('a consistency summary', async () => SUMMARY.test(p.output()), 180_000);
+    const port = /PostgreSQL \(wal_level=logical\) ready on 127\.0\.0\.1:(\d+)/.exec(p.output())![1];
+    // a ledger movement that no legacy row implies (a fine that does not exist): the stream never touches it
+    const client = new pg.Client({ connectionString: `postgresql://postgres@127.0.0.1:${port}/prestamos_demo` });
+    await client.connect();
+    try {
+      await client.query(
+        `INSERT INTO capital_movements (junta_id, type, direction, amount, description, multa_id)
+         SELECT id, 'MULTA', 'IN', 12.34, 'not implied by any legacy row', 'zz-not-a-fine' FROM "Junta" ORDER BY id LIMIT 1`,
+      );
+    } finally {
+      await client.end();
+    }
+    await waitFor('a summary showing the mismatch', async () => /· ledger 1 MISMATCHED ·/.test(p.output()), 60_000);
+    p.kill('SIGINT');
+    const exit = await exitWithin(p, 150_000);
+    const out = p.output();
+    expect(exit, out.slice(-3000)).toEqual({ code: 1, signal: null });
+    expect(out).toMatch(/^verdict: MISMATCH — loans 100% \(0 differ\), payments 100% \(0 differ\), ledger rows differing: 1, /m);
+    expect(out).toMatch(/^ {2}ledger MULTA zz-not-a-fine \(junta \S+\): expected 0(\.00)?, ledger 12\.34$/m);
+    expect(out).not.toMatch(VERDICT);
   });
 
   it('refuses an invalid option, naming it', async () => {
