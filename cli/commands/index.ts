@@ -4,6 +4,7 @@ import { runCommand, captureCommand, syncCommand, reconcilerCommand } from './se
 import { tokenCommand } from './token.ts';
 import { preflightCommand } from './preflight.ts';
 import { cutoverCommand } from './cutover.ts';
+import { demoCommand } from './demo.ts';
 
 export type { Command, CommandContext } from './types.ts';
 
@@ -16,4 +17,5 @@ export const COMMANDS: Record<string, Command> = {
   token: tokenCommand,
   preflight: preflightCommand,
   cutover: cutoverCommand,
+  demo: demoCommand,
 };

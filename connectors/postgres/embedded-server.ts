@@ -3,7 +3,7 @@
 // demo (the embedded default) and by the test harness. Started with wal_level=logical on a free port;
 // stopped by the PID it was started with, and nothing else.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, chown, mkdir, writeFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir, userInfo, platform, arch } from 'node:os';
 import path from 'node:path';
@@ -21,6 +21,11 @@ export interface EmbeddedServerOptions {
   onLog?: (line: string) => void;
   /** System user to run as when this process is root (PostgreSQL refuses to run as root). */
   runAsUser?: string;
+  /**
+   * Runs the server in a process group of its own, so that a terminal's Ctrl-C (sent to the whole
+   * foreground group) reaches only this process, which then stops the server in its own time.
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface EmbeddedServer {
@@ -112,30 +117,54 @@ function run(cmd: string, args: string[], ids: Ids | undefined, env: NodeJS.Proc
   });
 }
 
+/** Every directory above a given data directory must let the server's user through (x). */
+async function ensureReachable(dataDir: string, ids: Ids, user: string): Promise<void> {
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    const st = await stat(dir);
+    const through = (st.uid === ids.uid && st.mode & 0o100) || (st.gid === ids.gid && st.mode & 0o010) || st.mode & 0o001;
+    if (!through) {
+      throw new Error(
+        `PostgreSQL runs as the user "${user}" (this process is root) and cannot reach ${dataDir}: ` +
+          `${dir} does not let that user through; choose a data directory it can reach (for example under ${tmpdir()})`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
+}
+
 /** initdb (when the data directory is new) and start a server; resolves once it accepts connections. */
 export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
   const binDir = options.binDir ?? (await resolveEmbeddedBinDir());
   const ids = ensureServerUser(options.runAsUser ?? 'postgres');
   const ownsDataDir = options.dataDir === undefined;
-  const base = ownsDataDir ? await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-pg-')) : path.dirname(options.dataDir!);
-  const dataDir = options.dataDir ?? path.join(base, 'data');
-  if (ids) {
+  // A temporary base directory of our own (the data directory inside it, removed on stop); a given data
+  // directory is used where it is, and only it — never its parent — is handed to the server's user.
+  const base = ownsDataDir ? await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-pg-')) : undefined;
+  const dataDir = options.dataDir ?? path.join(base!, 'data');
+  if (ids && base) {
     await chown(base, ids.uid, ids.gid).catch(() => undefined);
   }
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    await mkdir(path.dirname(dataDir), { recursive: true });
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (ids) await chown(dataDir, ids.uid, ids.gid);
-    const pwfile = path.join(base, 'pwfile');
-    await writeFile(pwfile, 'postgres\n', { mode: 0o600 });
-    if (ids) await chown(pwfile, ids.uid, ids.gid);
-    await run(
-      path.join(binDir, 'initdb'),
-      ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', `--pwfile=${pwfile}`],
-      ids,
-      env,
-    );
-    await rm(pwfile, { force: true });
+    if (ids && !base) await ensureReachable(dataDir, ids, options.runAsUser ?? 'postgres');
+    const pwdir = base ?? (await mkdtemp(path.join(tmpdir(), 'prestamos-cdc-initdb-')));
+    if (ids && !base) await chown(pwdir, ids.uid, ids.gid);
+    const pwfile = path.join(pwdir, 'pwfile');
+    try {
+      await writeFile(pwfile, 'postgres\n', { mode: 0o600 });
+      if (ids) await chown(pwfile, ids.uid, ids.gid);
+      await run(
+        path.join(binDir, 'initdb'),
+        ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--locale=C', `--pwfile=${pwfile}`],
+        ids,
+        env,
+      );
+    } finally {
+      await rm(base ? pwfile : pwdir, { recursive: true, force: true });
+    }
   }
   const port = options.port ?? (await freePort());
   const settings = { ...DEFAULT_SETTINGS, ...(options.settings ?? {}) };
@@ -145,6 +174,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
     ...(ids ?? {}),
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: options.ownProcessGroup ?? false,
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error('postgres did not start');
@@ -183,7 +213,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions = {}): 
         await exitPromise;
         clearTimeout(timer);
       }
-      if (ownsDataDir && !stopOptions.keepData) await rm(base, { recursive: true, force: true });
+      if (base && !stopOptions.keepData) await rm(base, { recursive: true, force: true });
     },
   };
 }

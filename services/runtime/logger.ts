@@ -26,3 +26,26 @@ export function createLogger(options: LoggerOptions): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/**
+ * A logger that appends to a file (the demo keeps the terminal for its own output). close() flushes
+ * what is buffered and closes the file.
+ */
+export function createFileLogger(options: { level: string; name?: string; file: string }): { logger: Logger; close(): Promise<void> } {
+  const destination = pino.destination({ dest: options.file, sync: false, mkdir: true, append: true });
+  const logger = createLogger({ level: options.level, name: options.name, destination });
+  let closed: Promise<void> | undefined;
+  return {
+    logger,
+    close() {
+      closed ??= new Promise<void>((resolve) => {
+        logger.flush(() => {
+          destination.once('close', () => resolve());
+          destination.once('error', () => resolve());
+          destination.end();
+        });
+      });
+      return closed;
+    },
+  };
+}
