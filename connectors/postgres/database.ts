@@ -32,6 +32,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   });
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
   pool.on('error', (err) => options.logger.warn({ err: err.message }, 'idle PostgreSQL connection failed'));
+  // A connection lost while checked out between two statements (a server restart) emits 'error' on its
+  // client, which pg-pool listens for only while the client is idle: without this listener that would
+  // be an uncaught exception. The next query on it fails instead, and the caller's retry takes over.
+  pool.on('connect', (client) => client.on('error', (err) => options.logger.warn({ err: err.message }, 'PostgreSQL connection lost')));
   return {
     orm,
     pool,

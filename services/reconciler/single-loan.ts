@@ -32,6 +32,7 @@ import { formatCents } from '../domain/decimal.ts';
 import { readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
 import { readLiveState } from './live-state.ts';
 import { compareLoan, type LoanComparison } from './verification.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 
 export interface SingleLoanDeps {
   pool: pg.Pool;
@@ -72,7 +73,7 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
   if (!presence.inLegacy && !presence.inNew && !presence.rolledBack) throw unknownLoan(id);
   const live = await readLiveState(deps.pool, deps.pipeline);
   if (live.captureStreaming) {
-    const requestId = await withTransaction(deps.pool, async (client) => {
+    const requestId = await inTransaction(deps.pool, async (client) => {
       await client.query('DELETE FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
       return createSnapshotRequest(client, {
         scope: 'loan',
@@ -205,19 +206,4 @@ export async function rollbackLoan(deps: SingleLoanDeps, id: string, actor: stri
   for (const m of result.ledgerReversals) deps.metrics?.ledgerMovements.inc({ type: m.type, direction: m.direction });
   deps.logger.info({ prestamoId: id, actor, status: result.status, payments: result.removed.payments.length, reversals: result.ledgerReversals.length }, 'loan rolled back');
   return result;
-}
-
-async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
 }

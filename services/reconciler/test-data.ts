@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { ConflictError, NotFoundError } from '../runtime/errors.ts';
 import { generateLegacyData, insertLegacyData } from '../testdata/generator.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 
 export const TEST_DATA_LIMITS = { maxJuntas: 50, maxLoansPerJunta: 500, maxLoans: 10_000, maxPaymentsPerLoan: 12 } as const;
 
@@ -27,21 +28,6 @@ export interface TestDataCounts {
   pagos: number;
   acciones: number;
   multas: number;
-}
-
-async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
 }
 
 export async function createTestData(pool: pg.Pool, input: CreateTestDataInput): Promise<{ prefix: string; created: TestDataCounts; sample: { juntaId: string | null; prestamoIds: string[] } }> {

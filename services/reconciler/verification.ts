@@ -20,6 +20,7 @@ import type { Metrics } from '../runtime/metrics.ts';
 import { slotStatus, type SlotStatus } from '../../connectors/postgres/replication-setup.ts';
 import { readPipeline, type PipelineRecord } from '../runtime/control-plane.ts';
 import { readLiveState } from './live-state.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -30,20 +31,15 @@ export const VERIFY_WORK_MEM = '64MB';
 
 /** Runs `fn` in a REPEATABLE READ READ ONLY transaction with a statement timeout. */
 export async function readOnlySnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, timeoutMs = VERIFY_STATEMENT_TIMEOUT_MS): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    await client.query(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
-    await client.query(`SET LOCAL work_mem = '${VERIFY_WORK_MEM}'`);
-    const out = await fn(client);
-    await client.query('COMMIT');
-    return out;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  return inTransaction(
+    pool,
+    async (client) => {
+      await client.query(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
+      await client.query(`SET LOCAL work_mem = '${VERIFY_WORK_MEM}'`);
+      return fn(client);
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  );
 }
 
 // ---- schema objects -------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ export function startLegacyWriter(options: LegacyWriterOptions): LegacyWriter {
   const prefix = options.idPrefix ?? 'w';
   const stats: LegacyWriterStats = { operations: 0, byOp: {}, errors: [], retriedLockTimeouts: 0 };
   let stopping = false;
+  const guarded = new WeakSet<pg.PoolClient>();
   let started = 0;
   const t0 = Date.now();
 
@@ -265,6 +266,11 @@ export function startLegacyWriter(options: LegacyWriterOptions): LegacyWriter {
       let client: pg.PoolClient;
       try {
         client = await options.pool.connect();
+        // a connection lost between two statements (server restart) fails the next query, not the process
+        if (!guarded.has(client)) {
+          guarded.add(client);
+          client.on('error', () => undefined);
+        }
       } catch (err) {
         // the database is unreachable: an application would report it and try again later
         stats.errors.push({ op, code: (err as { code?: string }).code, message: (err as Error).message });
