@@ -24,6 +24,12 @@ export interface CaptureConfig {
   publishBatchSize: number;
   maxBufferedChanges: number;
   heartbeatIntervalMs: number;
+  /**
+   * A publish unacknowledged for this long counts as failing (readiness false) before it fails: a
+   * broker that stops answering often never fails a request quickly. Unset for the inline hand-off,
+   * whose acknowledgement waits for the apply (which may be paused on purpose).
+   */
+  publishStallMs?: number;
 }
 
 export interface CaptureServiceOptions {
@@ -67,7 +73,7 @@ export interface CaptureStatus {
   snapshotThrottled: string | null;
 }
 
-/** A publish still unacknowledged after this long makes the capture report itself as failing (not ready). */
+/** Kafka mode: a publish still unacknowledged after this long makes the capture report itself as failing. */
 export const PUBLISH_STALL_MS = 10_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,7 +89,7 @@ export class CaptureService {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private publishBackoffMs = 0;
-  /** when the publish now in flight began; a publish unacknowledged for PUBLISH_STALL_MS counts as failing */
+  /** when the publish now in flight began (see CaptureConfig.publishStallMs) */
   private publishStartedAt = 0;
   private readonly held = new Map<string, { chunk: HeldChunk; resolve: () => void; reject: (e: Error) => void }>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -110,7 +116,8 @@ export class CaptureService {
   getStatus(): CaptureStatus {
     const status = { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false };
     const waited = this.inflight ? Date.now() - this.publishStartedAt : 0;
-    if (waited > PUBLISH_STALL_MS) {
+    const stallMs = this.o.config.publishStallMs;
+    if (stallMs !== undefined && waited > stallMs) {
       // an unreachable broker often does not fail a request: it never answers (until the request times out)
       status.publishFailing = true;
       status.lastPublishError = `no acknowledgement from Kafka for ${Math.round(waited / 1000)} s`;

@@ -17,7 +17,7 @@ import { KafkaEventSource } from '../../connectors/kafka/kafka-source.ts';
 import { KafkaDeadLetterSink } from '../../connectors/kafka/dead-letter.ts';
 import { JsonEventCodec, AvroEventCodec, type EventEncoder } from '../../connectors/kafka/event-codec.ts';
 import { topicFor } from '../../connectors/kafka/envelope.ts';
-import { CaptureService } from '../capture/capture-service.ts';
+import { CaptureService, PUBLISH_STALL_MS } from '../capture/capture-service.ts';
 import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -125,6 +125,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         publishBatchSize: config.publishBatchSize,
         maxBufferedChanges: config.captureMaxBufferedChanges,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
+        publishStallMs: o.mode === 'kafka' ? PUBLISH_STALL_MS : undefined,
       },
       logger: logger.child({ component: 'capture' }),
       metrics,
