@@ -19,20 +19,29 @@ export interface KafkaSourceOptions {
 }
 
 export class KafkaEventSource implements EventSource {
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly options: KafkaSourceOptions;
   private stopped = false;
   private stopping = false;
+  private paused = false;
   private assigned = new Set<string>();
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** consumers replaced after kafkajs gave up on them */
+  restarts = 0;
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
-    this.consumer = options.kafka.consumer({
-      groupId: options.groupId,
+    this.consumer = this.createConsumer();
+  }
+
+  private createConsumer(): Consumer {
+    const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
+    return this.options.kafka.consumer({
+      groupId: this.options.groupId,
       allowAutoTopicCreation: true,
       maxWaitTimeInMs: 100,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3_000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
       // kafkajs restarts a crashed consumer; never once this source is stopping (it would keep the
       // process alive after its drain)
@@ -41,13 +50,23 @@ export class KafkaEventSource implements EventSource {
   }
 
   async run(handler: (batch: IncomingBatch) => Promise<void>): Promise<void> {
-    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+    const consumer = this.consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const assignment = e.payload.memberAssignment as Record<string, number[]>;
       this.assigned = new Set(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}\u0000${p}`)));
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
-    await this.consumer.run({
+    // kafkajs restarts a consumer only after retriable errors; after others (a member the group
+    // forgot while the broker was unreachable: UNKNOWN_MEMBER_ID on an offset commit) it stops for
+    // good. Then a new consumer takes its place: it joins the group again and resumes at the committed
+    // offsets, so nothing is skipped (and what was applied but not committed is version-guarded).
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || this.stopping) return;
+      this.options.logger.error({ err: e.payload.error?.message }, 'the Kafka consumer stopped on an error; replacing it');
+      this.restartTimer = setTimeout(() => void this.replace(consumer, handler), 1000);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
@@ -73,9 +92,25 @@ export class KafkaEventSource implements EventSource {
         });
         if (resolved === null) return;
         (this.options.crash ?? NO_CRASH).reached('sync.after-commit-before-offset-commit');
-        await this.consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(resolved) + 1n).toString() }]);
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(resolved) + 1n).toString() }]);
       },
     });
+    // a replacement consumer keeps the hold (pause) its predecessor was under
+    if (this.paused) this.pause();
+  }
+
+  private async replace(old: Consumer, handler: (batch: IncomingBatch) => Promise<void>): Promise<void> {
+    if (this.stopping || old !== this.consumer) return;
+    await old.disconnect().catch(() => undefined);
+    if (this.stopping) return;
+    this.consumer = this.createConsumer();
+    this.restarts++;
+    try {
+      await this.run(handler);
+    } catch (err) {
+      this.options.logger.error({ err: (err as Error).message }, 'the new Kafka consumer could not start; trying again');
+      this.restartTimer = setTimeout(() => void this.replace(this.consumer, handler), 5000);
+    }
   }
 
   assignment(): Set<string> | null {
@@ -83,11 +118,22 @@ export class KafkaEventSource implements EventSource {
   }
 
   pause(): void {
-    this.consumer.pause(this.options.topics.map((topic) => ({ topic })));
+    this.paused = true;
+    this.whenRunning(() => this.consumer.pause(this.options.topics.map((topic) => ({ topic }))));
   }
 
   resume(): void {
-    this.consumer.resume(this.options.topics.map((topic) => ({ topic })));
+    this.paused = false;
+    this.whenRunning(() => this.consumer.resume(this.options.topics.map((topic) => ({ topic }))));
+  }
+
+  /** kafkajs refuses pause/resume before run() made a group; run() applies the hold itself then. */
+  private whenRunning(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!/run must be called first|not initialized/i.test((err as Error).message)) throw err;
+    }
   }
 
   async stop(): Promise<void> {
@@ -95,6 +141,7 @@ export class KafkaEventSource implements EventSource {
     this.stopped = true;
     // the handler stops after the part of the batch it is applying; kafkajs then commits and leaves
     this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
     await this.consumer.disconnect();
   }
 }
