@@ -180,7 +180,7 @@ export async function throughputBenchmark(o: BenchOptions, only?: ('inline' | 'k
   const inlineChanges = scaled(200_000, o.scale, 1000);
   // The mock broker keeps 5 MiB / 100,000 messages per partition: a Kafka backlog must fit (with the
   // consumer behind the producer), so it is smaller.
-  const kafkaChanges = scaled(100_000, o.scale, 1000);
+  const kafkaChanges = scaled(60_000, o.scale, 1000);
   const params = { juntas: scaled(100, Math.min(1, o.scale * 2), 10), loansPerJunta: 100, txSize: 50 };
   const figures: Record<string, ModeFigures> = {};
   const notes: string[] = [];
