@@ -13,13 +13,14 @@ import path from 'node:path';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
-  metricsText, histogramBuckets, bucketDelta, bucketQuantile, machineInfo, writeResult, below, round, Cleanup, runPgbench, pgbenchVersion,
+  metricsText, counterSum, histogramBuckets, bucketDelta, bucketQuantile, machineInfo, writeResult, below, round, Cleanup, runPgbench, pgbenchVersion,
   type BenchOptions, type BenchResult,
 } from './support.ts';
 import { PGBENCH_SCRIPT } from './source-writes.ts';
 import { writeEndMarker, markerApplied } from './workload.ts';
 
 const LAG_METRIC = 'prestamos_cdc_end_to_end_lag_seconds';
+const PUBLISH_METRIC = 'prestamos_cdc_source_to_publish_lag_seconds';
 
 export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[]): Promise<BenchResult> {
   const started = Date.now();
@@ -58,7 +59,10 @@ export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[
       const warm = await writeEndMarker(pool, `lag-warm-${mode}`);
       await waitFor('the pipeline to be caught up', () => markerApplied(pool, warm, mode === 'kafka' ? names.groupId : null), 120_000, 50);
       const sync = pipeline.processes.find((p) => p.role !== 'capture')!;
+      const capture = pipeline.processes.find((p) => p.role !== 'sync')!;
       const before = histogramBuckets(await metricsText(sync), LAG_METRIC);
+      const publishBefore = histogramBuckets(await metricsText(capture), PUBLISH_METRIC);
+      const syncBefore = await metricsText(sync);
       const runStart = (await pool.query<{ t: string }>(`SELECT clock_timestamp()::text AS t`)).rows[0]!.t;
       o.log(`  [${mode}] pgbench -R ${params.tps} for ${params.seconds} s (${changesPerSecond} changes/s)`);
       const u = new URL(url);
@@ -68,8 +72,12 @@ export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[
       ]);
       const end = await writeEndMarker(pool, `lag-end-${mode}`);
       await waitFor('the pipeline to catch up', () => markerApplied(pool, end, mode === 'kafka' ? names.groupId : null), 600_000, 50);
-      const after = histogramBuckets(await metricsText(sync), LAG_METRIC);
+      const syncAfter = await metricsText(sync);
+      const after = histogramBuckets(syncAfter, LAG_METRIC);
       const delta = bucketDelta(after, before);
+      const publish = bucketDelta(histogramBuckets(await metricsText(capture), PUBLISH_METRIC), publishBefore);
+      const d = (name: string) => counterSum(syncAfter, name) - counterSum(syncBefore, name);
+      const batches = d('prestamos_cdc_apply_batch_duration_seconds_count');
       const direct = (await pool.query<{ n: string; p50: number; p90: number; p99: number; max: number; avg: number }>(
         `SELECT count(*)::text AS n,
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
@@ -91,9 +99,16 @@ export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[
           p50: round((bucketQuantile(delta, 0.5) ?? NaN) * 1000, 1),
           p99: round((bucketQuantile(delta, 0.99) ?? NaN) * 1000, 1),
         },
+        commitToPublishMs: {
+          p50: round((bucketQuantile(publish, 0.5) ?? NaN) * 1000, 1),
+          p99: round((bucketQuantile(publish, 0.99) ?? NaN) * 1000, 1),
+        },
+        applyTransactions: batches,
+        applyEventsPerTransaction: batches ? round(d('prestamos_cdc_apply_batch_size_sum') / batches, 1) : null,
+        applyMsPerTransaction: batches ? round((d('prestamos_cdc_apply_batch_duration_seconds_sum') / batches) * 1000, 1) : null,
       };
       figures[mode] = f;
-      o.log(`  [${mode}] direct p50 ${f.directMs.p50} ms, p99 ${f.directMs.p99} ms, max ${f.directMs.max} ms; histogram p50 ${f.histogramMs.p50} ms, p99 ${f.histogramMs.p99} ms; ${f.changesPerSecond} changes/s`);
+      o.log(`  [${mode}] direct p50 ${f.directMs.p50} ms, p99 ${f.directMs.p99} ms, max ${f.directMs.max} ms; histogram p50 ${f.histogramMs.p50} ms, p99 ${f.histogramMs.p99} ms; ${f.changesPerSecond} changes/s; commit→publish p50 ${f.commitToPublishMs.p50} ms; ${f.applyTransactions} apply transactions, ${f.applyEventsPerTransaction} events and ${f.applyMsPerTransaction} ms each`);
       checks.push(below(`${mode} end-to-end lag p99 (ms)`, f.directMs.p99, 500, ' ms'));
       await pipeline.stop();
     }

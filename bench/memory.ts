@@ -42,7 +42,7 @@ class Sampler {
 
 const BIG_TRANSACTION = `
 INSERT INTO "Prestamo" (id, "juntaId", "miembroId", monto, "tasaInteres", cuotas, estado, "fechaDesembolso", observaciones, "createdAt", "updatedAt")
-SELECT 'mx' || lpad(g::text, 8, '0'), j.id, 'member-' || (g % 997), ((10000 + (g * 7919) % 2000000)::numeric / 100), 0.0250, 12,
+SELECT 'mx' || lpad(g::text, 8, '0'), j.id, 'member-' || (g % 997), ((10000 + (g::bigint * 7919) % 2000000)::numeric / 100), 0.0250, 12,
        (ARRAY['PENDIENTE','APROBADO','DESEMBOLSADO','PAGADO','VENCIDO','CANCELADO'])[1 + g % 6],
        CASE WHEN g % 6 IN (2, 3, 4) THEN now()::timestamp(3) END, CASE WHEN g % 10 = 0 THEN 'nota ' || g END, now(), now()
   FROM generate_series(1, $1::int) g

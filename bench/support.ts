@@ -223,7 +223,15 @@ async function spawnCdc(role: string, args: string[], env: Record<string, string
   const port = await freePort();
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', path.join(ROOT, 'cli/main.ts'), ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env, HTTP_PORT: String(port), HTTP_HOST: '127.0.0.1' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      // e.g. BENCH_CDC_NODE_OPTIONS=--cpu-prof to profile the children
+      ...(process.env.BENCH_CDC_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_CDC_NODE_OPTIONS } : {}),
+      ...env,
+      HTTP_PORT: String(port),
+      HTTP_HOST: '127.0.0.1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`prestamos-cdc ${role} did not start`);
