@@ -11,7 +11,7 @@
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
-  memoryOf, metricsText, counterSum, machineInfo, writeResult, below, round, scaled, sleep, Cleanup,
+  memoryOf, cdcNodeOptions, metricsText, counterSum, machineInfo, writeResult, below, round, scaled, sleep, Cleanup,
   type BenchOptions, type BenchResult, type CdcProcess,
 } from './support.ts';
 import { writeEndMarker, markerApplied } from './workload.ts';
@@ -128,6 +128,7 @@ export async function memoryBenchmark(o: BenchOptions, modes: ('inline' | 'kafka
         scale: o.scale,
         transaction: `one INSERT … SELECT of ${rows} Prestamo rows (bench/memory.ts BIG_TRANSACTION)`,
         pipeline: 'defaults: CAPTURE_MAX_BUFFERED_CHANGES 20000, PUBLISH_BATCH_SIZE 2000, APPLY_BATCH_SIZE 2000; child processes',
+        nodeOptions: cdcNodeOptions(),
         measure: 'VmHWM of each process (/proc/<pid>/status), sampled every 200 ms with VmRSS',
         serverSettings: 'embedded defaults: logical_decoding_work_mem 64MB (the server spills the transaction to disk)',
       },

@@ -226,8 +226,8 @@ async function spawnCdc(role: string, args: string[], env: Record<string, string
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/root',
-      // e.g. BENCH_CDC_NODE_OPTIONS=--cpu-prof to profile the children
-      ...(process.env.BENCH_CDC_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_CDC_NODE_OPTIONS } : {}),
+      // the V8 settings of deploy/Dockerfile; BENCH_CDC_NODE_OPTIONS replaces them (e.g. add --cpu-prof)
+      NODE_OPTIONS: cdcNodeOptions(),
       ...env,
       HTTP_PORT: String(port),
       HTTP_HOST: '127.0.0.1',
@@ -267,6 +267,12 @@ export async function stopCdc(p: CdcProcess, timeoutMs = 40_000): Promise<void> 
   }, timeoutMs);
   await p.exited;
   clearTimeout(t);
+}
+
+/** NODE_OPTIONS of deploy/Dockerfile (its ENV line), unless BENCH_CDC_NODE_OPTIONS is set. */
+export const DEPLOY_NODE_OPTIONS = '--max-semi-space-size=8 --max-old-space-size=256';
+export function cdcNodeOptions(): string {
+  return process.env.BENCH_CDC_NODE_OPTIONS ?? DEPLOY_NODE_OPTIONS;
 }
 
 export function cdcEnv(o: SpawnPipelineOptions): Record<string, string> {
