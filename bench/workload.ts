@@ -183,7 +183,8 @@ export async function writeEndMarker(pool: pg.Pool, tag: string): Promise<EndMar
     [loanId, j.rows[0]!.id],
   );
   const beat = await pool.query<{ at: string }>(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`);
-  const lsn = await pool.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+  // the insert position: with asynchronous commit pg_current_wal_lsn() (the write position) can lag behind
+  const lsn = await pool.query<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
   return { loanId, beatAt: beat.rows[0]!.at, lsn: lsn.rows[0]!.lsn };
 }
 
