@@ -22,6 +22,11 @@ export interface CaptureConfig {
   slotName: string;
   publicationName: string;
   publishBatchSize: number;
+  /**
+   * How long a partial batch may wait for more changes before it is published (0: at once). Fewer,
+   * larger produce requests: consumers then fetch, and apply, larger batches.
+   */
+  publishLingerMs?: number;
   maxBufferedChanges: number;
   heartbeatIntervalMs: number;
   /**
@@ -87,6 +92,7 @@ export class CaptureService {
   private pendingEvents = 0;
   private inflight: Promise<void> | null = null;
   private flushScheduled = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private publishBackoffMs = 0;
   /** when the publish now in flight began (see CaptureConfig.publishStallMs) */
@@ -301,8 +307,24 @@ export class CaptureService {
   // ---- publishing and acknowledgement ------------------------------------------------------------
 
   private kick(): void {
+    const full = this.pendingEvents >= this.o.config.publishBatchSize;
+    if (full && this.lingerTimer) {
+      // a full batch does not wait for the linger
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+      this.flushScheduled = false;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
+    const linger = this.o.config.publishLingerMs ?? 0;
+    if (linger > 0 && !full && !this.stopping) {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.flushScheduled = false;
+        void this.flush();
+      }, linger);
+      return;
+    }
     setImmediate(() => {
       this.flushScheduled = false;
       void this.flush();
@@ -458,6 +480,9 @@ export class CaptureService {
     for (const t of this.timers) clearInterval(t);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.flushScheduled = false;
     this.stream?.pause();
     const deadline = Date.now() + timeoutMs;
     // Publish what is buffered, within the bound: a paused or throttled apply (inline) or an

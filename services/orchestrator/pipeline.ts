@@ -123,6 +123,8 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         slotName: config.slotName,
         publicationName: config.publicationName,
         publishBatchSize: config.publishBatchSize,
+        // inline, publish() resolves after the apply and consecutive calls are merged: nothing to gain
+        publishLingerMs: o.mode === 'kafka' ? config.publishLingerMs : 0,
         maxBufferedChanges: config.captureMaxBufferedChanges,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         publishStallMs: o.mode === 'kafka' ? PUBLISH_STALL_MS : undefined,

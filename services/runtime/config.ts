@@ -64,6 +64,7 @@ const envSchema = z.object({
   SNAPSHOT_CHUNK_SIZE: int(1, 100_000).default(2000),
   SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: int(1, 100).default(4),
   PUBLISH_BATCH_SIZE: int(1, 50_000).default(2000),
+  PUBLISH_LINGER_MS: int(0, 10_000).default(100),
   CAPTURE_MAX_BUFFERED_CHANGES: int(100, 1_000_000).default(20_000),
   HEARTBEAT_INTERVAL_MS: int(100, 3_600_000).default(5000),
   ERROR_RATE_THRESHOLD: ratio.default(0.01),
@@ -100,6 +101,8 @@ export interface Config {
   snapshotChunkSize: number;
   snapshotMaxChunksInFlight: number;
   publishBatchSize: number;
+  /** Kafka mode: how long the capture lets a partial batch gather before producing it */
+  publishLingerMs: number;
   captureMaxBufferedChanges: number;
   heartbeatIntervalMs: number;
   errorRate: { threshold: number; windowSeconds: number; minEvents: number };
@@ -163,6 +166,7 @@ export function loadConfig(env: Env): Config {
     snapshotChunkSize: e.SNAPSHOT_CHUNK_SIZE,
     snapshotMaxChunksInFlight: e.SNAPSHOT_MAX_CHUNKS_IN_FLIGHT,
     publishBatchSize: e.PUBLISH_BATCH_SIZE,
+    publishLingerMs: e.PUBLISH_LINGER_MS,
     captureMaxBufferedChanges: e.CAPTURE_MAX_BUFFERED_CHANGES,
     heartbeatIntervalMs: e.HEARTBEAT_INTERVAL_MS,
     errorRate: {
