@@ -13,7 +13,7 @@ import path from 'node:path';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
-  metricsText, counterSum, histogramBuckets, bucketDelta, bucketQuantile, machineInfo, writeResult, below, round, Cleanup, runPgbench, pgbenchVersion,
+  metricsText, counterSum, histogramBuckets, bucketDelta, bucketQuantile, machineInfo, runInModes, below, round, Cleanup, runPgbench, pgbenchVersion,
   type BenchOptions, type BenchResult,
 } from './support.ts';
 import { PGBENCH_SCRIPT } from './source-writes.ts';
@@ -137,9 +137,4 @@ export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[
   }
 }
 
-export async function run(o: BenchOptions, args: string[] = []): Promise<BenchResult> {
-  const only = args.filter((a): a is 'inline' | 'kafka' => a === 'inline' || a === 'kafka');
-  const result = await lagBenchmark(o, only.length ? only : ['inline', 'kafka']);
-  await writeResult(result);
-  return result;
-}
+export const run = runInModes((o, modes) => lagBenchmark(o, modes ?? ['inline', 'kafka']));

@@ -11,7 +11,7 @@
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
-  memoryOf, cdcNodeOptions, metricsText, counterSum, machineInfo, writeResult, below, round, scaled, sleep, Cleanup,
+  memoryOf, cdcNodeOptions, metricsText, counterSum, machineInfo, runInModes, below, round, scaled, sleep, Cleanup,
   type BenchOptions, type BenchResult, type CdcProcess,
 } from './support.ts';
 import { writeEndMarker, markerApplied } from './workload.ts';
@@ -142,9 +142,4 @@ export async function memoryBenchmark(o: BenchOptions, modes: ('inline' | 'kafka
   }
 }
 
-export async function run(o: BenchOptions, args: string[] = []): Promise<BenchResult> {
-  const only = args.filter((a): a is 'inline' | 'kafka' => a === 'inline' || a === 'kafka');
-  const result = await memoryBenchmark(o, only.length ? only : ['inline', 'kafka']);
-  await writeResult(result);
-  return result;
-}
+export const run = runInModes((o, modes) => memoryBenchmark(o, modes ?? ['inline', 'kafka']));

@@ -12,7 +12,7 @@
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, consistencyCounts, isConsistent,
-  startKafka, machineInfo, writeResult, atLeast, round, scaled, Cleanup, adminQuery,
+  startKafka, machineInfo, runInModes, atLeast, round, scaled, Cleanup, adminQuery,
   type BenchOptions, type BenchResult,
 } from './support.ts';
 
@@ -141,9 +141,4 @@ export async function snapshotBenchmark(o: BenchOptions, modes: ('inline' | 'kaf
   }
 }
 
-export async function run(o: BenchOptions, args: string[] = []): Promise<BenchResult> {
-  const only = args.filter((a): a is 'inline' | 'kafka' => a === 'inline' || a === 'kafka');
-  const result = await snapshotBenchmark(o, only.length ? only : ['inline', 'kafka']);
-  await writeResult(result);
-  return result;
-}
+export const run = runInModes((o, modes) => snapshotBenchmark(o, modes ?? ['inline', 'kafka']));

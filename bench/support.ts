@@ -391,7 +391,7 @@ export function pgbenchVersion(): string {
 }
 
 export async function runPgbench(args: string[], env: Record<string, string> = {}): Promise<PgbenchResult> {
-  if (!existsSync(PGBENCH)) throw new Error(`pgbench not found at ${PGBENCH} (apt-get install postgresql-client-15, or PGBENCH=/path)`);
+  if (!existsSync(PGBENCH)) throw new Error(`pgbench not found at ${PGBENCH} (Debian ships it in the postgresql-15 package: apt-get install postgresql-15; or set PGBENCH=/path/to/pgbench)`);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(PGBENCH, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -449,6 +449,18 @@ export function below(name: string, value: number | null, max: number, unit = ''
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+export type BenchMode = 'inline' | 'kafka';
+
+/** `run` of a benchmark measured in both modes: `inline`/`kafka` among its arguments picks one. */
+export function runInModes(bench: (o: BenchOptions, modes: BenchMode[] | undefined) => Promise<BenchResult>) {
+  return async (o: BenchOptions, args: string[] = []): Promise<BenchResult> => {
+    const only = args.filter((a): a is BenchMode => a === 'inline' || a === 'kafka');
+    const result = await bench(o, only.length ? only : undefined);
+    await writeResult(result);
+    return result;
+  };
 }
 
 export async function writeResult(result: BenchResult): Promise<string> {

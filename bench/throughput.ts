@@ -12,7 +12,7 @@ import pg from 'pg';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor,
-  consistencyCounts, isConsistent, startKafka, metricsText, counterSum, machineInfo, stopCdc, writeResult, atLeast, round, scaled, Cleanup,
+  consistencyCounts, isConsistent, startKafka, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
   type BenchOptions, type BenchResult, type EmbeddedServer,
 } from './support.ts';
 import { buildBacklog, writeEndMarker, markerApplied } from './workload.ts';
@@ -231,9 +231,4 @@ export async function throughputBenchmark(o: BenchOptions, only?: ('inline' | 'k
   }
 }
 
-export async function run(o: BenchOptions, args: string[] = []): Promise<BenchResult> {
-  const only = args.filter((a): a is 'inline' | 'kafka' => a === 'inline' || a === 'kafka');
-  const result = await throughputBenchmark(o, only.length ? only : undefined);
-  await writeResult(result);
-  return result;
-}
+export const run = runInModes((o, modes) => throughputBenchmark(o, modes ?? ['inline', 'kafka']));
