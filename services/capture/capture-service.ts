@@ -495,6 +495,9 @@ export class CaptureService {
     if (this.pending.length > 0 || this.inflight) {
       this.o.logger.warn({ buffered: this.pendingEvents, inFlight: this.inflight !== null }, 'stopping with changes not yet acknowledged downstream; the slot keeps them for the next start');
     }
+    // a publish that failed during the drain must not be retried after the stop
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await this.stream?.stop();
     await this.loop?.catch(() => undefined);
     for (const id of [...this.held.keys()]) this.releaseChunk(id, new Error('capture stopped'));
