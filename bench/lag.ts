@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
-  startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
+  startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafkaIfNeeded,
   metricsText, counterSum, histogramBuckets, bucketDelta, bucketQuantile, machineInfo, runInModes, below, round, Cleanup, runPgbench, pgbenchVersion,
   type BenchOptions, type BenchResult,
 } from './support.ts';
@@ -39,12 +39,7 @@ export async function lagBenchmark(o: BenchOptions, modes: ('inline' | 'kafka')[
     cleanup.add('script dir', () => rm(dir, { recursive: true, force: true }));
     const script = path.join(dir, 'payment.sql');
     await writeFile(script, PGBENCH_SCRIPT);
-    let brokers: string[] | undefined;
-    if (modes.includes('kafka')) {
-      const kafka = await startKafka();
-      cleanup.add('kafka', () => kafka.stop());
-      brokers = kafka.brokers;
-    }
+    const brokers = await startKafkaIfNeeded(modes, cleanup);
     for (const mode of modes) {
       const url = await createDatabase(server, `lag_${mode}`, { migrated: true });
       const pool = openPool(url, 2);

@@ -10,7 +10,7 @@
 //           alongside (offset gaps are counted and reported).
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
-  startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafka,
+  startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor, startKafkaIfNeeded,
   memoryOf, cdcNodeOptions, metricsText, counterSum, machineInfo, runInModes, below, round, scaled, sleep, Cleanup,
   type BenchOptions, type BenchResult, type CdcProcess,
 } from './support.ts';
@@ -58,12 +58,7 @@ export async function memoryBenchmark(o: BenchOptions, modes: ('inline' | 'kafka
   try {
     const server = await startServer();
     cleanup.add('server', () => server.stop());
-    let brokers: string[] | undefined;
-    if (modes.includes('kafka')) {
-      const kafka = await startKafka();
-      cleanup.add('kafka', () => kafka.stop());
-      brokers = kafka.brokers;
-    }
+    const brokers = await startKafkaIfNeeded(modes, cleanup);
     for (const mode of modes) {
       const url = await createDatabase(server, `mem_${mode}`, { migrated: true });
       const pool = openPool(url, 2);

@@ -12,7 +12,7 @@
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, consistencyCounts, isConsistent,
-  startKafka, machineInfo, runInModes, atLeast, round, scaled, Cleanup, adminQuery,
+  startKafkaIfNeeded, machineInfo, runInModes, atLeast, round, scaled, Cleanup, adminQuery,
   type BenchOptions, type BenchResult,
 } from './support.ts';
 
@@ -88,12 +88,7 @@ export async function snapshotBenchmark(o: BenchOptions, modes: ('inline' | 'kaf
     o.log(`  plain SQL: ${round(peerSeconds, 2)} s, ${peer.rowsPerSecond} rows/s`);
     if (!peer.consistent) notes.push(`the plain-SQL peer's result is not consistent: ${JSON.stringify(peerConsistency)}`);
 
-    let brokers: string[] | undefined;
-    if (modes.includes('kafka')) {
-      const kafka = await startKafka();
-      cleanup.add('kafka', () => kafka.stop());
-      brokers = kafka.brokers;
-    }
+    const brokers = await startKafkaIfNeeded(modes, cleanup);
     const checks = [];
     for (const mode of modes) {
       const dbName = `snap_${mode}`;

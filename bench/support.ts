@@ -14,6 +14,7 @@ import { migrate, runSqlFile, LEGACY_SCHEMA_FILE } from '../connectors/postgres/
 import { startMigration } from '../services/orchestrator/migration-start.ts';
 import { silentLogger } from '../services/runtime/logger.ts';
 import { startTestKafka, type TestKafka } from '../test/support/kafka-broker.ts';
+import { waitFor as pollUntil } from '../test/support/wait.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -128,20 +129,9 @@ export async function startMigrationOn(url: string, names: PipelineNames): Promi
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(intervalMs);
-  }
+/** The harness's polling, checking every 100 ms unless told otherwise. */
+export function waitFor<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, intervalMs);
 }
 
 /** Every snapshot request applied (the first load is done). */
@@ -471,6 +461,14 @@ export async function writeResult(result: BenchResult): Promise<string> {
 }
 
 /** Cleanups registered while a benchmark runs, run in reverse order even when it fails. */
+/** The mock broker when one of `modes` is Kafka (stopped by `cleanup`); its bootstrap addresses. */
+export async function startKafkaIfNeeded(modes: readonly BenchMode[], cleanup: Cleanup): Promise<string[] | undefined> {
+  if (!modes.includes('kafka')) return undefined;
+  const kafka = await startKafka();
+  cleanup.add('kafka', () => kafka.stop());
+  return kafka.brokers;
+}
+
 export class Cleanup {
   private readonly steps: { what: string; fn: () => Promise<unknown> }[] = [];
   add(what: string, fn: () => Promise<unknown>): void {

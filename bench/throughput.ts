@@ -12,7 +12,7 @@ import pg from 'pg';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor,
-  consistencyCounts, isConsistent, startKafka, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
+  consistencyCounts, isConsistent, startKafkaIfNeeded, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
   type BenchOptions, type BenchResult, type EmbeddedServer,
 } from './support.ts';
 import { buildBacklog, writeEndMarker, markerApplied } from './workload.ts';
@@ -189,12 +189,7 @@ export async function throughputBenchmark(o: BenchOptions, only?: ('inline' | 'k
     cleanup.add('source server', () => source.stop());
     const subscriber = await startServer();
     cleanup.add('subscriber server', () => subscriber.stop());
-    let brokers: string[] | undefined;
-    if (modes.includes('kafka')) {
-      const kafka = await startKafka();
-      cleanup.add('kafka', () => kafka.stop());
-      brokers = kafka.brokers;
-    }
+    const brokers = await startKafkaIfNeeded(modes, cleanup);
     for (const mode of modes) {
       const changes = mode === 'kafka' ? kafkaChanges : inlineChanges;
       figures[mode] = await runMode(mode, o, { source, subscriber }, brokers, cleanup, { ...params, changes });

@@ -5,6 +5,7 @@ import type pg from 'pg';
 import type { CapturedTable, RawRow } from '../../services/domain/change-event.ts';
 import { normalizePgText, RAW_TEXT_TYPES } from './pg-text.ts';
 import { quoteIdent } from './replication-setup.ts';
+import { inTransaction } from './transaction.ts';
 
 export interface SnapshotRead {
   /** pg_snapshot of the read, "xmin:xmax:xip,…" */
@@ -12,21 +13,16 @@ export interface SnapshotRead {
   rows: RawRow[];
 }
 
-async function readOnly<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    // bounded: a chunk read must never become the long transaction it is designed to avoid
-    await client.query(`SET LOCAL statement_timeout = 60000`);
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+function readOnly<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return inTransaction(
+    pool,
+    async (client) => {
+      // bounded: a chunk read must never become the long transaction it is designed to avoid
+      await client.query(`SET LOCAL statement_timeout = 60000`);
+      return fn(client);
+    },
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+  );
 }
 
 async function selectRows(client: pg.PoolClient, text: string, values: unknown[]): Promise<RawRow[]> {

@@ -12,6 +12,7 @@ import { errorMessage } from '../runtime/errors.ts';
 import { readControl, readComponents, measureSourceLoad } from '../runtime/control-plane.ts';
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 import type { CaptureService } from './capture-service.ts';
 
 export interface SnapshotConfig {
@@ -151,9 +152,7 @@ export class Snapshotter {
       if (this.stopped) return;
     }
     // Emitted; applied once the sync has applied every chunk (whichever of the two comes last says so).
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, async (client) => {
       await client.query('SELECT 1 FROM prestamos_cdc.snapshot_requests WHERE id = $1 FOR UPDATE', [req.id]);
       await client.query(
         `UPDATE prestamos_cdc.snapshot_requests
@@ -165,13 +164,7 @@ export class Snapshotter {
           WHERE id = $1`,
         [req.id],
       );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     this.logger.info({ request: req.id, scope: req.scope, tables: req.tables, target: req.target_id }, 'snapshot request emitted');
   }
 

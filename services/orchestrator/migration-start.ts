@@ -11,6 +11,7 @@ import { readPipeline, createSnapshotRequest, type PipelineRecord } from '../run
 import { CAPTURED_TABLES } from '../domain/change-event.ts';
 import { migrate, type MigrationOutcome } from '../../connectors/postgres/migrator.ts';
 import { ensurePublication, ensureSlot } from '../../connectors/postgres/replication-setup.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 
 export interface StartOptions {
   databaseUrl: string;
@@ -52,25 +53,15 @@ export async function startMigration(o: StartOptions): Promise<StartResult> {
     client.release();
   }
   const slot = await ensureSlot(o.databaseUrl, o.slotName, o.slotCreationTimeoutMs ?? 60_000);
-  let snapshotRequestId: string | null = null;
-  const tx = await o.pool.connect();
-  try {
-    await tx.query('BEGIN');
+  const snapshotRequestId = await inTransaction(o.pool, async (tx) => {
     const inserted = await tx.query(
       `INSERT INTO prestamos_cdc.pipeline (name, slot_name, publication, topic_prefix, phase, started_by, started_at)
        VALUES ('main', $1, $2, $3, 'snapshotting', $4, now()) ON CONFLICT (name) DO NOTHING RETURNING name`,
       [o.slotName, o.publicationName, o.topicPrefix, o.requestedBy],
     );
-    if (inserted.rowCount) {
-      snapshotRequestId = await createSnapshotRequest(tx, { scope: 'tables', tables: [...CAPTURED_TABLES], reason: INITIAL_LOAD_REASON, requestedBy: o.requestedBy });
-    }
-    await tx.query('COMMIT');
-  } catch (err) {
-    await tx.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    tx.release();
-  }
+    if (!inserted.rowCount) return null;
+    return createSnapshotRequest(tx, { scope: 'tables', tables: [...CAPTURED_TABLES], reason: INITIAL_LOAD_REASON, requestedBy: o.requestedBy });
+  });
   const pipeline = (await readPipeline(o.pool))!;
   o.logger.info({ slot, publication, snapshotRequestId, alreadyStarted: !snapshotRequestId }, 'migration started');
   return { alreadyStarted: snapshotRequestId === null, migrations, publication, slot, snapshotRequestId, pipeline };

@@ -20,6 +20,7 @@ import { readControl, readPipeline } from '../runtime/control-plane.ts';
 import type { RunningPipeline } from '../orchestrator/pipeline.ts';
 import { readLiveState, waitForSyncCatchUp } from './live-state.ts';
 import { consistency, type ConsistencyReport } from './verification.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 
 export type ReadTarget = 'legacy' | 'new';
 
@@ -155,33 +156,31 @@ export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string):
     if (!readiness.ok) throw new ConflictError('cutover to the new tables refused', readiness.reasons, 'cutover_refused');
   }
   const t0 = process.hrtime.bigint();
-  const client = await o.pool.connect();
   let switchedAt: string;
   try {
-    await client.query('BEGIN');
-    await client.query(`SET LOCAL lock_timeout = ${Math.trunc(o.lockTimeoutMs)}`);
-    if (to === 'new') {
-      // what could have changed since the checks, checked again inside the switch
-      const again = await client.query<{ failed: string; rb: string }>(
-        `SELECT (SELECT count(*) FROM prestamos_cdc.failed_records WHERE status = 'open')::text AS failed,
-                (SELECT count(*) FROM prestamos_cdc.rolled_back_loans)::text AS rb`,
+    switchedAt = await inTransaction(o.pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = ${Math.trunc(o.lockTimeoutMs)}`);
+      if (to === 'new') {
+        // what could have changed since the checks, checked again inside the switch
+        const again = await client.query<{ failed: string; rb: string }>(
+          `SELECT (SELECT count(*) FROM prestamos_cdc.failed_records WHERE status = 'open')::text AS failed,
+                  (SELECT count(*) FROM prestamos_cdc.rolled_back_loans)::text AS rb`,
+        );
+        const reasons: string[] = [];
+        if (again.rows[0]!.failed !== '0') reasons.push(`${again.rows[0]!.failed} failed records opened during the checks`);
+        if (again.rows[0]!.rb !== '0') reasons.push(`${again.rows[0]!.rb} loans were rolled back during the checks`);
+        if (reasons.length) throw new ConflictError('cutover to the new tables refused', reasons, 'cutover_refused');
+      }
+      await client.query('SELECT prestamos_cdc.route_reads($1)', [to]);
+      const r = await client.query<{ at: string }>(
+        `UPDATE prestamos_cdc.pipeline SET reads_from = $1, reads_switched_at = now(), updated_at = now(),
+                phase = CASE WHEN $1 = 'new' THEN 'cut over' ELSE 'streaming' END
+          WHERE name = 'main' RETURNING reads_switched_at::text AS at`,
+        [to],
       );
-      const reasons: string[] = [];
-      if (again.rows[0]!.failed !== '0') reasons.push(`${again.rows[0]!.failed} failed records opened during the checks`);
-      if (again.rows[0]!.rb !== '0') reasons.push(`${again.rows[0]!.rb} loans were rolled back during the checks`);
-      if (reasons.length) throw new ConflictError('cutover to the new tables refused', reasons, 'cutover_refused');
-    }
-    await client.query('SELECT prestamos_cdc.route_reads($1)', [to]);
-    const r = await client.query<{ at: string }>(
-      `UPDATE prestamos_cdc.pipeline SET reads_from = $1, reads_switched_at = now(), updated_at = now(),
-              phase = CASE WHEN $1 = 'new' THEN 'cut over' ELSE 'streaming' END
-        WHERE name = 'main' RETURNING reads_switched_at::text AS at`,
-      [to],
-    );
-    switchedAt = r.rows[0]?.at ?? (await client.query<{ at: string }>('SELECT now()::text AS at')).rows[0]!.at;
-    await client.query('COMMIT');
+      return r.rows[0]?.at ?? (await client.query<{ at: string }>('SELECT now()::text AS at')).rows[0]!.at;
+    });
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
     if ((err as { code?: string }).code === '55P03') {
       throw new ConflictError(
         `could not lock the read-routing views within lock_timeout (${o.lockTimeoutMs} ms): long-running reads hold them; nothing changed, retry`,
@@ -190,8 +189,6 @@ export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string):
       );
     }
     throw err;
-  } finally {
-    client.release();
   }
   const durationMs = Number(process.hrtime.bigint() - t0) / 1e6;
   o.logger.warn({ to, actor, durationMs, switchedAt }, `reads switched to the ${to} tables`);

@@ -11,6 +11,7 @@ import { startProcess, type RunningProcess } from '../../services/orchestrator/p
 import { startMigration } from '../../services/orchestrator/migration-start.ts';
 import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { TestDatabase } from './database.ts';
+import { waitFor } from './wait.ts';
 
 /** Configuration for a test database: its own slot (slot names are unique per server). */
 export function configFor(db: TestDatabase, overrides: Record<string, string> = {}): Config {
@@ -75,21 +76,7 @@ export async function startMigrationFor(db: TestDatabase, config: Config = confi
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+export { waitFor };
 
 /**
  * Waits until every change committed so far has been applied: a marker row is written to the
