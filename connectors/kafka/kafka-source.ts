@@ -26,8 +26,6 @@ export class KafkaEventSource implements EventSource {
   private paused = false;
   private assigned = new Set<string>();
   private restartTimer: NodeJS.Timeout | undefined;
-  /** consumers replaced after kafkajs gave up on them */
-  restarts = 0;
 
   constructor(options: KafkaSourceOptions) {
     this.options = options;
@@ -104,7 +102,6 @@ export class KafkaEventSource implements EventSource {
     await old.disconnect().catch(() => undefined);
     if (this.stopping) return;
     this.consumer = this.createConsumer();
-    this.restarts++;
     try {
       await this.run(handler);
     } catch (err) {
