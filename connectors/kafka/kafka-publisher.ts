@@ -12,7 +12,7 @@ import { CompressionTypes, Partitioners, type Kafka, type Producer, type Message
 import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventPublisher } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
-import type { EventEncoder } from './event-codec.ts';
+import { UnencodableValueError, type EventEncoder } from './event-codec.ts';
 import { topicFor, keyOf } from './envelope.ts';
 import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
 import { ensureTopics } from './topic-admin.ts';
@@ -27,7 +27,9 @@ export interface UnpublishableEvent {
   bytes: number;
   limit: number;
   lsn: string;
-  reason: 'too_large';
+  reason: 'too_large' | 'schema_mismatch';
+  /** for schema_mismatch: why the value does not fit */
+  detail?: string;
 }
 
 export interface KafkaPublisherOptions {
@@ -56,9 +58,12 @@ export class KafkaEventPublisher implements EventPublisher {
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
-      // the capture keeps failed batches in order and retries them with its own backoff; within these
-      // retries the idempotent producer's sequence numbers keep a resent batch from being duplicated
-      retry: { initialRetryTime: 200, retries: 5, maxRetryTime: 3000 },
+      // few retries here, so that an unreachable broker is noticed (counted, readiness) within about
+      // 45 s; the capture keeps failed batches in order and retries them with its own backoff. Within
+      // the client's retries the idempotent producer's sequence numbers keep a resent batch from being
+      // written twice; a batch the capture itself resends may be (the sync's version guard makes a
+      // duplicate change nothing)
+      retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
     });
   }
 
@@ -106,7 +111,14 @@ export class KafkaEventPublisher implements EventPublisher {
       }
       const topic = topicFor(this.o.prefix, event.table);
       const key = keyOf(event);
-      const encoded = await this.o.encoder.encode(event, topic, key);
+      let encoded;
+      try {
+        encoded = await this.o.encoder.encode(event, topic, key);
+      } catch (err) {
+        if (!(err instanceof UnencodableValueError) || event.kind === 'truncate') throw err;
+        unpublishable.push({ table: event.table, key: event.key, topic, bytes: 0, limit: this.budget, lsn: event.position.lsn, reason: 'schema_mismatch', detail: err.message });
+        continue;
+      }
       if (event.kind === 'truncate' || key === null) {
         // a truncate has no key
         addControl(topic, { key: null, value: encoded.value, partition: 0 }, 'a truncate');
@@ -130,7 +142,7 @@ export class KafkaEventPublisher implements EventPublisher {
       await this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression });
     }
     for (const u of unpublishable) {
-      this.o.logger.error(u, 'change event too large for any produce request: recorded as a failed record, not sent');
+      this.o.logger.error(u, u.reason === 'too_large' ? 'change event too large for any produce request: recorded as a failed record, not sent' : 'change event that the topic\'s Avro schema cannot carry: recorded as a failed record, not sent');
       await this.o.onUnpublishable(u);
     }
   }

@@ -233,4 +233,51 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
     await expectConsistent(db);
     expect(await metricValue(s.capture.url, 'prestamos_cdc_replication_slot_unconfirmed_bytes')).toBeLessThan(5_000_000);
   });
+
+  it('rides out the broker killed with SIGKILL and restarted on the same data directory, with nothing lost', { timeout: 360_000 }, async () => {
+    const s = await freshStage({ KAFKA_SESSION_TIMEOUT_MS: '15000' });
+    const { db, kafka } = s;
+    const writer = startLegacyWriter({ pool: s.pool, seed: 35, workers: 2, ratePerSecond: 80, ops: OPS });
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      await kafka.kill();
+      await waitFor('the capture to report the broker as unreachable', async () => (await readyz(s.capture)).status === 503, 90_000);
+      await new Promise((r) => setTimeout(r, 5000));
+      await kafka.restart();
+      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000);
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      await writer.stop();
+    }
+    expect(writer.stats.errors).toEqual([]);
+    expect(s.capture.hasExited()).toBe(false);
+    expect(s.sync.hasExited()).toBe(false);
+    await waitForCatchUp(db, 180_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- sync ---\n${s.sync.output().slice(-6000)}\n--- capture ---\n${s.capture.output().slice(-3000)}`);
+    });
+    await expectConsistent(db);
+  });
+
+  it('stays exact while a second sync joins the group and leaves it again (two rebalances) under load', { timeout: 300_000 }, async () => {
+    const s = await freshStage({ KAFKA_SESSION_TIMEOUT_MS: '10000' });
+    const { db } = s;
+    const writer = startLegacyWriter({ pool: s.pool, seed: 36, workers: 3, ratePerSecond: 120, ops: OPS });
+    let second: CliProcess | undefined;
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      second = await startCli(['sync'], s.env);
+      cleanup.push(() => second!.stop(5000));
+      // the group gives the newcomer partitions: it applies some of the stream itself
+      await waitFor('the second sync to apply changes', async () => (await metricValue(second!.url, 'prestamos_cdc_events_applied_total')) > 0, 90_000);
+      await new Promise((r) => setTimeout(r, 3000));
+      await second.stop(20_000);
+      await new Promise((r) => setTimeout(r, 3000));
+    } finally {
+      await writer.stop();
+    }
+    expect(writer.stats.errors).toEqual([]);
+    expect(s.sync.hasExited()).toBe(false);
+    await waitForCatchUp(db, 180_000);
+    await expectConsistent(db);
+  });
 });
