@@ -139,11 +139,13 @@ export class Snapshotter {
     if (req.scope === 'loan') {
       const id = req.target_id!;
       const read = await readLoanWithPayments(this.pool, id);
+      // Payments that left the loan travel as their rows at the snapshot (under their new loan); only
+      // the ones gone altogether are removed at the marker.
       await this.emit(req.id, read.snapshot, [
-        { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id } },
-        { table: 'PagoPrestamo', rows: read.payments, scope: { kind: 'loan', prestamoId: id } },
+        { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id, absentKeys: [] } },
+        { table: 'PagoPrestamo', rows: [...read.payments, ...read.movedAway], scope: { kind: 'loan', prestamoId: id, absentKeys: read.absent } },
       ]);
-      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + (read.loan ? 1 : 0));
+      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + read.movedAway.length + (read.loan ? 1 : 0));
     } else {
       const tables = req.tables.filter(isCapturedTable).sort((a, b) => CAPTURED_TABLES.indexOf(a) - CAPTURED_TABLES.indexOf(b));
       for (const table of tables) {

@@ -113,7 +113,8 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
   try {
     changes = [
       { table: 'Prestamo', key: id, version, row: read.loan ? parseLoanRow(read.loan) : null, sourceLsn: lsn, sourceXid: null },
-      ...read.payments.map((p) => {
+      // its payments, and those that left it for another loan, as the read saw them
+      ...[...read.payments, ...read.movedAway].map((p) => {
         const row = parsePaymentRow(p);
         return { table: 'PagoPrestamo' as const, key: row.id, version, row, sourceLsn: lsn, sourceXid: null };
       }),
@@ -125,12 +126,8 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
   const applier = new Applier({ pool: deps.pool, logger: deps.logger, metrics: deps.metrics });
   await applier.transaction(async (client) => {
     await client.query('DELETE FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
-    const seen = read.payments.map((p) => String(p.id));
-    const absent = await client.query<{ id: string }>(
-      'SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 AND NOT (id = ANY($2::text[]))',
-      [id, seen],
-    );
-    const removals: PreparedChange[] = absent.rows.map((r) => ({ table: 'PagoPrestamo', key: r.id, version, row: null, sourceLsn: lsn, sourceXid: null }));
+    // only payments gone from the read altogether: one under another loan is not gone
+    const removals: PreparedChange[] = read.absent.map((key) => ({ table: 'PagoPrestamo', key, version, row: null, sourceLsn: lsn, sourceXid: null }));
     await applier.applyChanges(client, [...changes, ...removals]);
   });
   deps.logger.info({ prestamoId: id, actor, payments: read.payments.length }, 'single loan migrated in-process (no capture streaming)');

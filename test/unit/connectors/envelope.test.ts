@@ -11,7 +11,7 @@ const events: ChangeEvent[] = [
   { kind: 'snapshot', table: 'Accion', key: 'a1', after: { id: 'a1', cantidad: 2, affects_capital: true }, position: snapPos },
   { kind: 'truncate', table: 'Multa', position },
   { kind: 'chunk-end', table: 'Prestamo', scope: { kind: 'range', afterKey: null, throughKey: 'p9' }, keys: ['p1', 'p9'], markers: 4, markerIndex: 2, position: snapPos },
-  { kind: 'chunk-end', table: 'PagoPrestamo', scope: { kind: 'loan', prestamoId: 'p1' }, keys: [], markers: 1, markerIndex: 0, position: snapPos },
+  { kind: 'chunk-end', table: 'PagoPrestamo', scope: { kind: 'loan', prestamoId: 'p1', absentKeys: ['g7'] }, keys: ['g2'], markers: 1, markerIndex: 0, position: snapPos },
   { kind: 'heartbeat', position },
 ];
 
