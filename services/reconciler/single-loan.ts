@@ -7,8 +7,9 @@
 // sync applies them under the version guard and marks the request applied when every chunk marker is
 // in. Before any capture streams (say, before POST /prestamos/migration/start), there is no stream to
 // order against, so the same snapshot rows are applied here, in-process, through the same Applier:
-// version = (current WAL position, the read's pg_snapshot), and shadow payments the read did not see
-// are removed — what the sync does at a loan chunk's end marker. Either way the rolled-back mark, if
+// version = (current WAL position, the read's pg_snapshot); payments that left the loan are applied as
+// the read saw them (under their new loan), and only those gone from the read are removed — what the
+// sync does at a loan chunk's end marker. Either way the rolled-back mark, if
 // any, is cleared in the transaction that starts it.
 //
 // Rollback. In one transaction that takes the apply's own locks (the version-guard rows of the loan and

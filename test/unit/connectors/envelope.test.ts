@@ -48,4 +48,14 @@ describe('wire envelope', () => {
       expect(() => fromEnvelope(value)).toThrow(message);
     }
   });
+
+  it('reads a loan marker without absentKeys (written before they existed) as removing nothing, and validates them', () => {
+    const marker = toEnvelope(events[5]!, 'junta') as unknown as { marker: { scope: Record<string, unknown> } };
+    const old = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1' } } };
+    expect(fromEnvelope(old)).toMatchObject({ kind: 'chunk-end', scope: { kind: 'loan', prestamoId: 'p1', absentKeys: [] } });
+    const bad = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1', absentKeys: 'g1' } } };
+    expect(() => fromEnvelope(bad)).toThrow(/marker.scope.absentKeys must be a list/);
+    const empty = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1', absentKeys: [''] } } };
+    expect(() => fromEnvelope(empty)).toThrow(ValidationError);
+  });
 });
