@@ -68,5 +68,14 @@ describe('a captured table renamed', () => {
     await pool.query(`ALTER TABLE "Multa_old" RENAME TO "Multa"`);
     await waitFor('the alert to clear', async () => (await metricValue(proc!.url, 'prestamos_cdc_captured_table_missing', { table: 'Multa' })) === 0, 30_000);
     expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+
+    // A table no longer in the publication (what a table dropped and created again looks like)
+    await pool.query(`ALTER PUBLICATION prestamos_cdc DROP TABLE "Accion"`);
+    await waitFor('the unpublished table in the metric', async () => (await metricValue(proc!.url, 'prestamos_cdc_captured_table_missing', { table: 'Accion' })) === 1, 30_000);
+    const unpublished = await call(proc.url, 'GET', '/prestamos/migration/progress', { token: tokens.viewer });
+    expect((unpublished.body as { capturedTableAlerts: { table: string; problem: string }[] }).capturedTableAlerts.map((a) => [a.table, a.problem])).toEqual([['Accion', 'not_published']]);
+    expect(logLines.some((l) => l.includes('"level":"error"') && l.includes('public.\\"Accion\\" is not in the publication'))).toBe(true);
+    await pool.query(`ALTER PUBLICATION prestamos_cdc ADD TABLE "Accion"`);
+    await waitFor('the alert to clear', async () => (await metricValue(proc!.url, 'prestamos_cdc_captured_table_missing', { table: 'Accion' })) === 0, 30_000);
   });
 });
