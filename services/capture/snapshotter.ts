@@ -3,8 +3,9 @@
 // pg_snapshot travels with its rows. After each read a watermark row is written to the signal table;
 // when it comes through the replication stream, the capture emits the chunk there, in order with the
 // changes. The sync decides "newer" by transaction visibility, so a chunk never overwrites a change its
-// snapshot did not see. One-loan requests go first, also between the chunks of a table snapshot. Progress (a cursor per table) is stored after every chunk: a crash resumes at
-// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer.
+// snapshot did not see. Progress (a cursor per table) is stored after every chunk: a crash resumes at
+// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer. One-loan
+// requests go first, also between the chunks of a table snapshot.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
