@@ -19,6 +19,7 @@ export const MIGRATION_FILES = [
   'prestamos_cdc_state.sql',
   'verification_views.sql',
   'reconciler_views.sql',
+  'background_verification.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -7,6 +7,7 @@ import type { Config } from '../runtime/config.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { createMetrics, type Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
+import { BackgroundTasks } from '../runtime/background-tasks.ts';
 import { openDatabase, type Database } from '../../connectors/postgres/database.ts';
 import { createHttpApp, type RouteRegistrar, type ReadinessCheck } from '../reconciler/http-app.ts';
 import { healthRoutes } from '../reconciler/routes/health.ts';
@@ -63,7 +64,8 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
     }
     return checks;
   };
-  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness };
+  const tasks = new BackgroundTasks();
+  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness, tasks };
   const app = createHttpApp(ctx, [healthRoutes, ...o.apiRoutes({ database, databaseUrl: o.databaseUrl, pipeline, metrics })]);
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -89,6 +91,7 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections?.();
+        for (const f of await tasks.stopAll()) o.logger.error({ err: errorMessage(f.error), task: f.name }, 'background task stop failed');
         try {
           await pipeline?.stop(o.config.shutdownTimeoutMs);
         } catch (err) {

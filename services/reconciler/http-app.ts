@@ -12,6 +12,7 @@ import { ValidationError, NotFoundError, ConflictError, errorMessage } from '../
 import { AuditEntry } from '../runtime/entities.ts';
 import { verifyToken, type Principal, type Role } from './tokens.ts';
 import { sanitizeForJson } from './validation.ts';
+import type { BackgroundTasks } from '../runtime/background-tasks.ts';
 
 export interface ReadinessCheck {
   ok: boolean;
@@ -25,6 +26,8 @@ export interface HttpContext {
   metrics: Metrics;
   /** the pipeline components of this process (capture, sync) and their state */
   readiness: () => Promise<Record<string, ReadinessCheck>>;
+  /** where routes register the loops they start (stopped with the process); absent when routes are only listed */
+  tasks?: BackgroundTasks;
 }
 
 export type RouteRegistrar = (router: Router, ctx: HttpContext) => void;
