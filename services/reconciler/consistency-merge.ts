@@ -42,7 +42,7 @@ export function mergeConsistency(parts: ConsistencyReport[], limit: number): Con
       payments: mergeSummary(parts.map((p) => p.dataMatching.payments)),
     },
     paymentTotals: { ...mergeSummary(parts.map((p) => p.paymentTotals)), expected: totalsOf('expected'), new: totalsOf('new') },
-    statusConsistency: { ...mergeSummary(parts.map((p) => p.statusConsistency)), byStatus: [...byStatus.values()].sort((a, b) => a.status.localeCompare(b.status)) },
+    statusConsistency: { ...mergeSummary(parts.map((p) => p.statusConsistency)), byStatus: [...byStatus.values()].sort((a, b) => (a.status < b.status ? -1 : a.status > b.status ? 1 : 0)) },
     relationships: {
       orphanPayments: {
         count: sum(parts, (p) => p.relationships.orphanPayments.count),
