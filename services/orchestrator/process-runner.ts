@@ -5,7 +5,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../runtime/config.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { createMetrics, type Metrics } from '../runtime/metrics.ts';
+import { createMetrics, initialiseProcessSeries, type Metrics } from '../runtime/metrics.ts';
+import { CAPTURED_TABLES } from '../domain/change-event.ts';
+import { topicFor } from '../../connectors/kafka/envelope.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { BackgroundTasks } from '../runtime/background-tasks.ts';
 import { openDatabase, type Database } from '../../connectors/postgres/database.ts';
@@ -38,6 +40,12 @@ export interface RunningProcess {
 
 export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
   const metrics = createMetrics();
+  initialiseProcessSeries(metrics, {
+    capture: o.capture,
+    sync: o.sync,
+    slot: o.config.slotName,
+    tableTopics: o.mode === 'kafka' ? CAPTURED_TABLES.map((t) => topicFor(o.config.topicPrefix, t)) : undefined,
+  });
   const database = await openDatabase({ url: o.databaseUrl, poolMax: o.config.pgPoolMax, applicationName: o.applicationName, logger: o.logger });
   let pipeline: RunningPipeline | undefined;
   if (o.capture || o.sync) {
