@@ -2,12 +2,14 @@
 # Debian packages the test suite uses, installed when missing:
 #   kcat        librdkafka's mock Kafka cluster (the tests' Kafka-protocol broker)
 #   prometheus  promtool, which validates deploy/prometheus/alerts.yml
+#   chromium    headless browser that opens the migration report page (screenshot and DOM)
 # Runs from `npm install` (postinstall) and from .ci/run. Without root or apt-get it only says what is
 # missing: the suite then needs KAFKA_BROKERS pointing at a broker.
 set -u
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "${PRESTAMOS_CDC_SKIP_SYSTEM_TOOLS:-}" = "1" ]; then exit 0; fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

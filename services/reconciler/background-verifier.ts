@@ -20,7 +20,7 @@ import { errorMessage } from '../runtime/errors.ts';
 import { consistency, consistencyOfRange, setConsistencyMetrics, CONSISTENCY_CHECKS, type ConsistencyReport, type JuntaRange } from './verification.ts';
 import { mergeConsistency } from './consistency-merge.ts';
 import type { Finding } from './repair-planner.ts';
-import type { SelfRepair } from './self-repair.ts';
+import type { SelfRepair, Candidate } from './self-repair.ts';
 
 /** Lists kept per range and in the merged result (an answer's `limit` is at most this). */
 export const KEPT_LIST_LENGTH = 200;
@@ -42,6 +42,8 @@ export interface VerificationResult {
   coverage: number;
   source: 'background' | 'fresh';
   ranges: number;
+  /** self-repair's mode and the rows wrong twice in a row that it has not repaired */
+  repair: { mode: 'off' | 'auto'; candidates: Candidate[] };
 }
 
 export interface BackgroundVerifierOptions {
@@ -215,6 +217,7 @@ export class BackgroundVerifier {
       coverage,
       source,
       ranges: this.results.length,
+      repair: { mode: this.o.repair.mode, candidates: this.o.repair.candidates().slice(0, KEPT_LIST_LENGTH) },
     };
     this.latestResult = result;
     setConsistencyMetrics(this.o.metrics, report);
@@ -283,27 +286,28 @@ async function storeVerification(pool: pg.Pool, r: VerificationResult): Promise<
     `WITH ins AS (INSERT INTO prestamos_cdc.verification_runs (checked_at, duration_ms, cycle, cycle_complete, coverage, consistent, result)
                   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id)
      DELETE FROM prestamos_cdc.verification_runs WHERE id <= (SELECT id FROM ins) - $8`,
-    [r.checkedAt, Math.min(2_147_483_647, Math.round(r.durationMs)), r.cycle, r.cycleComplete, r.coverage, r.report.consistent, JSON.stringify({ source: r.source, ranges: r.ranges, report: r.report }), RUNS_KEPT],
+    [r.checkedAt, Math.min(2_147_483_647, Math.round(r.durationMs)), r.cycle, r.cycleComplete, r.coverage, r.report.consistent, JSON.stringify({ source: r.source, ranges: r.ranges, repair: r.repair, report: r.report }), RUNS_KEPT],
   );
 }
 
 /** The last verification any reconciler stored (undefined before the first, or before the migration objects exist). */
 export async function readLatestVerification(db: Pick<pg.Pool, 'query'>): Promise<VerificationResult | undefined> {
   try {
-    const r = await db.query<{ checked_at: Date; duration_ms: number; cycle: number; cycle_complete: boolean; coverage: string; result: { source: VerificationResult['source']; ranges: number; report: ConsistencyReport } }>(
-      `SELECT checked_at, duration_ms, cycle, cycle_complete, coverage::text, result FROM prestamos_cdc.verification_runs ORDER BY id DESC LIMIT 1`,
+    const r = await db.query<{ checked_at_ms: string; duration_ms: number; cycle: number; cycle_complete: boolean; coverage: string; result: { source: VerificationResult['source']; ranges: number; repair?: VerificationResult['repair']; report: ConsistencyReport } }>(
+      `SELECT (extract(epoch FROM checked_at) * 1000)::bigint::text AS checked_at_ms, duration_ms, cycle, cycle_complete, coverage::text, result FROM prestamos_cdc.verification_runs ORDER BY id DESC LIMIT 1`,
     );
     const x = r.rows[0];
     if (!x) return undefined;
     return {
       report: x.result.report,
-      checkedAt: x.checked_at.toISOString(),
+      checkedAt: new Date(Number(x.checked_at_ms)).toISOString(),
       durationMs: x.duration_ms,
       cycle: x.cycle,
       cycleComplete: x.cycle_complete,
       coverage: Number(x.coverage),
       source: x.result.source,
       ranges: x.result.ranges,
+      repair: x.result.repair ?? { mode: 'off', candidates: [] },
     };
   } catch (err) {
     if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return undefined;

@@ -55,8 +55,8 @@ export function verificationRoutes(deps: ReconcilerDeps): RouteRegistrar {
             cycleComplete: result.cycleComplete,
             coverage: result.coverage,
             ranges: result.ranges,
-            repairMode: repair!.mode,
-            repairCandidates: repair!.candidates().slice(0, q.limit),
+            repairMode: result.repair.mode,
+            repairCandidates: result.repair.candidates.slice(0, q.limit),
           },
         });
       } catch (err) {

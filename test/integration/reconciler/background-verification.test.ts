@@ -125,7 +125,9 @@ describe('background verification with REPAIR_MODE=off', () => {
   it('reports a row wrong twice in a row as a repair candidate and leaves it alone', async () => {
     await h!.db.query(`UPDATE "PrestamoNew" SET principal = principal + 1 WHERE id = $1`, [victim.id]);
     await waitFor('the repair candidate', async () => sample(await scrape(h!), 'prestamos_cdc_repair_candidates') === 1, 60_000, 200);
-    const r = await call(h!.proc.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer });
+    const consistencyNow = () => call(h!.proc.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer });
+    await waitFor('the candidate in the published result', async () => (await consistencyNow()).body.verification.repairCandidates.length === 1, 60_000, 200);
+    const r = await consistencyNow();
     expect(r.body.consistent).toBe(false);
     expect(r.body.mismatches.loans.map((m: { id: string }) => m.id)).toEqual([victim.id]);
     expect(r.body.verification.repairCandidates).toEqual([expect.objectContaining({ key: `loan:${victim.id}`, target: { kind: 'loan', loanId: victim.id }, reason: expect.stringMatching(/REPAIR_MODE=off/) })]);
