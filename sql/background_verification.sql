@@ -93,6 +93,25 @@ SELECT x.id,
   ) x
 $$;
 
+-- expected_ledger_worth for a filter on the junta: the payments of the selected loans are looked up
+-- loan by loan (OFFSET 0 keeps the planner from turning the lookup into a scan of every payment).
+CREATE OR REPLACE VIEW prestamos_cdc.expected_ledger_worth_each AS
+SELECT 'PRESTAMO'::text AS type, p.id AS row_id, p."juntaId" AS junta_id, -p.monto AS worth
+  FROM "Prestamo" p
+ WHERE p.estado IN ('DESEMBOLSADO', 'PAGADO', 'VENCIDO')
+   AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id)
+UNION ALL
+SELECT 'PAGO', pp.id, p."juntaId", pp.monto
+  FROM "Prestamo" p
+ CROSS JOIN LATERAL (SELECT x.id, x.monto FROM "PagoPrestamo" x WHERE x."prestamoId" = p.id AND NOT x.anulado OFFSET 0) pp
+ WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id)
+UNION ALL
+SELECT 'ACCION', a.id, a."juntaId", a.cantidad * a."valorUnitario"
+  FROM "Accion" a WHERE a.affects_capital
+UNION ALL
+SELECT 'MULTA', m.id, m."juntaId", m.monto
+  FROM "Multa" m WHERE m.pagada AND m.affects_capital;
+
 -- junta_capital_check, each junta through index lookups of its own movements and loans (a filter on
 -- the junta id selects the juntas first; junta_capital_check aggregates every movement).
 CREATE OR REPLACE VIEW prestamos_cdc.junta_capital_check_each AS

@@ -426,14 +426,16 @@ const WHOLE_DATABASE: Scope = {
 function rangeScope(range: JuntaRange): Scope {
   const junta = (column: string) => `${column} >= ${pg.escapeLiteral(range.from)}` + (range.to === null ? '' : ` AND ${column} < ${pg.escapeLiteral(range.to)}`);
   const loanIds = `SELECT id FROM "Prestamo" WHERE ${junta('"juntaId"')} UNION SELECT id FROM "PrestamoNew" WHERE ${junta('junta_id')}`;
-  const paymentIds = `SELECT pp.id FROM "PagoPrestamo" pp WHERE pp."prestamoId" IN (${loanIds}) UNION SELECT np.id FROM "PagoPrestamoNew" np WHERE np.prestamo_id IN (${loanIds})`;
+  // the payments of those loans in both tables, looked up loan by loan (OFFSET 0: never a scan of every payment)
+  const paymentIds = `SELECT x.id FROM (${loanIds}) l CROSS JOIN LATERAL (SELECT pp.id FROM "PagoPrestamo" pp WHERE pp."prestamoId" = l.id OFFSET 0) x
+                      UNION SELECT x.id FROM (${loanIds}) l CROSS JOIN LATERAL (SELECT np.id FROM "PagoPrestamoNew" np WHERE np.prestamo_id = l.id OFFSET 0) x`;
   return {
     loans: `SELECT * FROM prestamos_cdc.loan_comparison_of(ARRAY(${loanIds}))`,
     payments: `SELECT * FROM prestamos_cdc.payment_comparison_of(ARRAY(${paymentIds}))`,
     // ledger_diff of the range: both sides are keyed by junta, so each is restricted before the join
     ledger: `SELECT coalesce(e.type, w.type) AS type, coalesce(e.row_id, w.row_id) AS row_id, coalesce(e.junta_id, w.junta_id) AS junta_id,
                     coalesce(e.worth, 0) AS expected_worth, coalesce(w.worth, 0) AS ledger_worth
-               FROM (SELECT * FROM prestamos_cdc.expected_ledger_worth WHERE ${junta('junta_id')}) e
+               FROM (SELECT * FROM prestamos_cdc.expected_ledger_worth_each WHERE ${junta('junta_id')}) e
                FULL JOIN (SELECT * FROM prestamos_cdc.ledger_worth WHERE ${junta('junta_id')}) w
                  ON w.type = e.type AND w.row_id = e.row_id AND w.junta_id = e.junta_id
               WHERE coalesce(e.worth, 0) <> coalesce(w.worth, 0)`,
