@@ -57,10 +57,16 @@ describe('background verification with REPAIR_MODE=auto', () => {
   afterAll(() => stopHarness(h));
 
   it('answers /consistency from the last background result, with its age, and shares concurrent fresh runs', async () => {
-    await waitFor('a complete verification cycle', async () => (await call(h!.proc.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer })).body?.verification?.cycleComplete === true, 60_000);
+    // a complete cycle that started after the pipeline caught up (earlier passes saw the rows in flight)
+    const since = new Date().toISOString();
+    await waitFor('a verification cycle after the catch-up', async () => {
+      const v = (await call(h!.proc.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer })).body?.verification;
+      return v?.cycleComplete === true && v.checkedAt > since && v.durationMs < Date.now() - Date.parse(since);
+    }, 60_000, 200);
     const r = await call(h!.proc.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer });
     expect(r.status).toBe(200);
     expect(r.body.consistent).toBe(true);
+    expect(r.body.inFlight.total).toBe(0);
     expect(r.body.verification).toMatchObject({ source: 'background', cycleComplete: true, coverage: 1, intervalSeconds: INTERVAL_SECONDS, repairMode: 'auto' });
     expect(r.body.verification.ranges).toBeGreaterThan(1);
     expect(r.body.verification.ageSeconds).toBeGreaterThanOrEqual(0);
