@@ -8,9 +8,9 @@
 // The last result of every range is kept: their merge is the answer of GET /consistency (with its
 // age), feeds the consistency and capital-discrepancy gauges, and is stored in
 // prestamos_cdc.verification_runs (for `prestamos-cdc status`, the report, and the other reconcilers).
-// A fresh whole-database check (GET /consistency?fresh=true) replaces them all. Concurrent callers of a
-// fresh check share one run. When several reconcilers run, a session advisory lock lets one verify at a
-// time; the others answer from the stored result.
+// A fresh whole-database check (GET /consistency?fresh=true) is the answer until the next pass ends;
+// concurrent callers of a fresh check share one run. When several reconcilers run, a session advisory
+// lock lets one verify at a time; the others answer from the stored result.
 //
 // Rows wrong in two consecutive checks of their range and not in flight are handed to self-repair.
 import type pg from 'pg';
@@ -148,7 +148,10 @@ export class BackgroundVerifier {
     try {
       const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [VERIFY_LOCK_ID]);
       if (!got.rows[0]!.ok) {
+        // another reconciler verifies: this one's gauges follow the result it stored
         this.o.logger.debug('another reconciler is verifying; this one answers from the stored result');
+        const stored = await readLatestVerification(this.o.pool);
+        if (stored) this.setGauges(stored);
         return undefined;
       }
       try {
@@ -190,10 +193,17 @@ export class BackgroundVerifier {
 
   private async freshOnce(): Promise<VerificationResult> {
     const t0 = Date.now();
+    // the answer until the next pass; the kept ranges are left alone (a pass running meanwhile keeps
+    // adding to them, and their merge must not claim the coverage of this whole-database result)
     const report = await consistency(this.o.pool, { limit: KEPT_LIST_LENGTH });
-    this.results = [{ range: { from: '', to: null }, report }];
-    this.cycleComplete = true;
-    return this.publish('fresh', Date.now() - t0);
+    return this.publish('fresh', Date.now() - t0, { report, coverage: 1, ranges: 1 });
+  }
+
+  private setGauges(r: VerificationResult): void {
+    setConsistencyMetrics(this.o.metrics, r.report);
+    this.o.metrics.verificationLastTimestamp.set(Date.parse(r.checkedAt) / 1000);
+    this.o.metrics.verificationDuration.set(r.durationMs / 1000);
+    this.o.metrics.verificationCoverage.set(r.coverage);
   }
 
   /** Keeps a range's result in place of the results it overlaps; returns those. */
@@ -205,25 +215,22 @@ export class BackgroundVerifier {
     return replaced;
   }
 
-  private async publish(source: VerificationResult['source'], durationMs: number): Promise<VerificationResult> {
-    const report = mergeConsistency(this.results.map((r) => r.report), KEPT_LIST_LENGTH);
-    const coverage = this.cycleComplete ? 1 : await coverageOf(this.o.pool, report.dataMatching.loans.total);
+  private async publish(source: VerificationResult['source'], durationMs: number, whole?: { report: ConsistencyReport; coverage: number; ranges: number }): Promise<VerificationResult> {
+    const report = whole?.report ?? mergeConsistency(this.results.map((r) => r.report), KEPT_LIST_LENGTH);
+    const coverage = whole?.coverage ?? (this.cycleComplete ? 1 : await coverageOf(this.o.pool, report.dataMatching.loans.total));
     const result: VerificationResult = {
       report,
       checkedAt: new Date().toISOString(),
       durationMs,
       cycle: this.cycle,
-      cycleComplete: this.cycleComplete,
+      cycleComplete: whole !== undefined || this.cycleComplete,
       coverage,
       source,
-      ranges: this.results.length,
+      ranges: whole?.ranges ?? this.results.length,
       repair: { mode: this.o.repair.mode, candidates: this.o.repair.candidates().slice(0, KEPT_LIST_LENGTH) },
     };
     this.latestResult = result;
-    setConsistencyMetrics(this.o.metrics, report);
-    this.o.metrics.verificationLastTimestamp.set(Date.now() / 1000);
-    this.o.metrics.verificationDuration.set(durationMs / 1000);
-    this.o.metrics.verificationCoverage.set(coverage);
+    this.setGauges(result);
     await storeVerification(this.o.pool, result).catch((err) => this.o.logger.warn({ err: errorMessage(err) }, 'verification result could not be stored'));
     return result;
   }

@@ -86,6 +86,20 @@ describe('background verification with REPAIR_MODE=auto', () => {
     expect(sample(metrics, 'prestamos_cdc_verification_last_success_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
   });
 
+  it('a second reconciler on the same database answers and sets its gauges too (one verifies at a time)', async () => {
+    const second = await startTestProcess(h!.db, { capture: false, sync: false, config: configFor(h!.db, { VERIFY_INTERVAL_SECONDS: String(INTERVAL_SECONDS), VERIFY_SLICE_LOANS: '20' }) });
+    try {
+      await waitFor('the second reconciler\'s gauges', async () => sample(await (await fetch(`${second.url}/metrics`)).text(), 'prestamos_cdc_consistency_ratio{check="loans"}') === 1, 60_000, 200);
+      const r = await call(second.url, 'GET', '/prestamos/migration/consistency', { token: h!.tokens.viewer });
+      expect(r.status).toBe(200);
+      expect(r.body.consistent).toBe(true);
+      expect(r.body.verification.source).toBe('background');
+      expect(r.body.dataMatching.loans.total).toBe(data.prestamos.length);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('sees a shadow loan corrupted behind the pipeline unasked, re-syncs it, audits and counts the repair', async () => {
     const t0 = Date.now();
     await h!.db.query(`UPDATE "PrestamoNew" SET principal = principal + 1, notes = 'written behind the pipeline' WHERE id = $1`, [victim.id]);
