@@ -4,9 +4,8 @@
 import { writeFile, rename } from 'node:fs/promises';
 import pg from 'pg';
 import { requireDatabaseUrl } from '../../services/runtime/config.ts';
-import { buildMigrationReport } from '../../services/reconciler/migration-report.ts';
+import { buildMigrationReport, reportOptions } from '../../services/reconciler/migration-report.ts';
 import { renderHtml, renderMarkdown } from '../../services/reconciler/report-render.ts';
-import { reportOptions } from '../../services/reconciler/routes/migration-report.ts';
 import type { Command } from './types.ts';
 
 export const reportCommand: Command = {

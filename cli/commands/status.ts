@@ -3,8 +3,7 @@
 // usage or configuration error.
 import pg from 'pg';
 import { requireDatabaseUrl } from '../../services/runtime/config.ts';
-import { readMigrationStatus, renderStatus } from '../../services/reconciler/migration-status.ts';
-import { REPORT_MAX_RETAINED_WAL_BYTES } from '../../services/reconciler/routes/migration-report.ts';
+import { readMigrationStatus, renderStatus, SLOT_WAL_ATTENTION_BYTES } from '../../services/reconciler/migration-status.ts';
 import type { Command } from './types.ts';
 
 export const statusCommand: Command = {
@@ -19,7 +18,7 @@ export const statusCommand: Command = {
         maxLagSeconds: config.throttle.lagSeconds,
         verifyIntervalSeconds: config.verify.intervalSeconds,
         errorRateThreshold: config.errorRate.threshold,
-        maxRetainedWalBytes: REPORT_MAX_RETAINED_WAL_BYTES,
+        maxRetainedWalBytes: SLOT_WAL_ATTENTION_BYTES,
       });
       out(values.json ? JSON.stringify(status, null, 2) : renderStatus(status));
       return status.attention.length === 0 ? 0 : 1;

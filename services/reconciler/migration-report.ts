@@ -11,7 +11,8 @@ import { readLatestVerification } from './background-verifier.ts';
 import { progress, RateSampler, type ProgressReport } from './progress.ts';
 import { listFailedRecords, type FailedRecordView } from './failed-records.ts';
 import { readProgressSamples, type ProgressSample } from './progress-recorder.ts';
-import { formatBytes } from './migration-status.ts';
+import { formatBytes, SLOT_WAL_ATTENTION_BYTES } from './migration-status.ts';
+import type { Config } from '../runtime/config.ts';
 
 export interface ReportOptions {
   slotName: string;
@@ -21,6 +22,18 @@ export interface ReportOptions {
   cutoverMaxLagSeconds: number;
   /** retained WAL above this is not "within limits" (the alert's 2 GiB) */
   maxRetainedWalBytes: number;
+}
+
+/** The report's thresholds from the configuration. */
+export function reportOptions(config: Config): ReportOptions {
+  return {
+    slotName: config.slotName,
+    publicationName: config.publicationName,
+    verifyIntervalSeconds: config.verify.intervalSeconds,
+    errorRateThreshold: config.errorRate.threshold,
+    cutoverMaxLagSeconds: config.cutoverMaxLagSeconds,
+    maxRetainedWalBytes: SLOT_WAL_ATTENTION_BYTES,
+  };
 }
 
 export interface CriterionResult {

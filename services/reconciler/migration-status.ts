@@ -8,6 +8,9 @@ import { readLatestVerification, type VerificationResult } from './background-ve
 import { slotStatus, type SlotStatus } from '../../connectors/postgres/replication-setup.ts';
 import { readPipeline } from '../runtime/control-plane.ts';
 
+/** Retained WAL above which the slot needs attention (the PrestamosCdcSlotRetainedWalHigh alert's 2 GiB). */
+export const SLOT_WAL_ATTENTION_BYTES = 2 * 1024 ** 3;
+
 export interface StatusOptions {
   slotName: string;
   /** lag above this needs attention (THROTTLE_LAG_SECONDS) */

@@ -5,27 +5,12 @@ import { z } from 'zod';
 import type { RouteRegistrar } from '../http-app.ts';
 import { requireRole, READ_ROLES } from '../http-app.ts';
 import { parseQuery } from '../validation.ts';
-import { buildMigrationReport, type ReportOptions } from '../migration-report.ts';
+import { buildMigrationReport, reportOptions } from '../migration-report.ts';
 import { renderHtml, renderMarkdown } from '../report-render.ts';
 import { ProgressRecorder, SAMPLE_SECONDS } from '../progress-recorder.ts';
-import type { Config } from '../../runtime/config.ts';
 import type { ReconcilerDeps } from './deps.ts';
 
 const REPORT_QUERY = z.object({ format: z.enum(['html', 'md'], { message: 'must be html or md' }).optional() }).strict();
-
-/** Retained WAL above which the slot is not "within limits" (the PrestamosCdcSlotRetainedWalHigh alert's 2 GiB). */
-export const REPORT_MAX_RETAINED_WAL_BYTES = 2 * 1024 ** 3;
-
-export function reportOptions(config: Config): ReportOptions {
-  return {
-    slotName: config.slotName,
-    publicationName: config.publicationName,
-    verifyIntervalSeconds: config.verify.intervalSeconds,
-    errorRateThreshold: config.errorRate.threshold,
-    cutoverMaxLagSeconds: config.cutoverMaxLagSeconds,
-    maxRetainedWalBytes: REPORT_MAX_RETAINED_WAL_BYTES,
-  };
-}
 
 export function reportRoutes(deps: ReconcilerDeps): RouteRegistrar {
   return (router, ctx) => {

@@ -163,4 +163,23 @@ describe('the migration report', () => {
     expect((await stat(png)).size).toBeGreaterThan(20_000);
     if (process.env.REPORT_SCREENSHOT_COPY) await copyFile(png, process.env.REPORT_SCREENSHOT_COPY);
   });
+
+  it('unticks what is not met, with the evidence, and exits 1 (a shadow loan corrupted behind the pipeline)', async () => {
+    const victim = (await db.query<{ id: string }>(`SELECT id FROM "PrestamoNew" ORDER BY id LIMIT 1`)).rows[0]!.id;
+    await db.query(`UPDATE "PrestamoNew" SET principal = principal + 1 WHERE id = $1`, [victim]);
+    await waitFor('the verification to see it', async () => (await call(proc!.url, 'GET', '/prestamos/migration/consistency', { token: tokens.viewer })).body.consistent === false, 60_000, 200);
+    const file = path.join(dir, 'broken.md');
+    const r = await runCli(['report', '--out', file], env);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/: 1[0-9] of 20 checks pass/);
+    expect(r.stdout).toMatch(/- not met: Data consistency verified \(data matching 99\.\d+ %/);
+    const md = await readFile(file, 'utf8');
+    expect(md).toContain('NOT READY');
+    expect(md).toMatch(/^\| ❌ \| Data consistency verified \|/m);
+    expect(md).toMatch(/^\| ❌ \| Business rules maintained \|/m);
+    expect(md).toMatch(/^\| ✅ \| All shadow tables created successfully \|/m);
+    const status = await runCli(['status'], env);
+    expect(status.status).toBe(1);
+    expect(status.stdout).toMatch(/the last verification found mismatches \(data matching 99\.\d+ %/);
+  });
 });
