@@ -18,7 +18,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { consistency, consistencyOfRange, setConsistencyMetrics, CONSISTENCY_CHECKS, type ConsistencyReport, type JuntaRange } from './verification.ts';
-import { mergeConsistency } from './consistency-merge.ts';
+import { mergeConsistency, limitLists } from './consistency-merge.ts';
 import type { Finding } from './repair-planner.ts';
 import type { SelfRepair, Candidate } from './self-repair.ts';
 
@@ -26,8 +26,10 @@ import type { SelfRepair, Candidate } from './self-repair.ts';
 export const KEPT_LIST_LENGTH = 200;
 /** Lock id of the background verification (pg_try_advisory_lock). */
 const VERIFY_LOCK_ID = 7_349_112_401;
-/** verification_runs rows kept. */
-const RUNS_KEPT = 5000;
+/** verification_runs rows kept (the latest is what is read; a few hundred give a short history). */
+const RUNS_KEPT = 500;
+/** Lists stored per kind in verification_runs (a row stays small even when much is wrong). */
+const STORED_LIST_LENGTH = 20;
 
 export interface VerificationResult {
   report: ConsistencyReport;
@@ -43,7 +45,7 @@ export interface VerificationResult {
   source: 'background' | 'fresh';
   ranges: number;
   /** self-repair's mode and the rows wrong twice in a row that it has not repaired */
-  repair: { mode: 'off' | 'auto'; candidates: Candidate[] };
+  repair: { mode: 'off' | 'auto'; candidates: Candidate[]; candidateCount: number };
 }
 
 export interface BackgroundVerifierOptions {
@@ -227,7 +229,7 @@ export class BackgroundVerifier {
       coverage,
       source,
       ranges: whole?.ranges ?? this.results.length,
-      repair: { mode: this.o.repair.mode, candidates: this.o.repair.candidates().slice(0, KEPT_LIST_LENGTH) },
+      repair: { mode: this.o.repair.mode, candidates: this.o.repair.candidates().slice(0, KEPT_LIST_LENGTH), candidateCount: this.o.repair.candidates().length },
     };
     this.latestResult = result;
     this.setGauges(result);
@@ -293,7 +295,7 @@ async function storeVerification(pool: pg.Pool, r: VerificationResult): Promise<
     `WITH ins AS (INSERT INTO prestamos_cdc.verification_runs (checked_at, duration_ms, cycle, cycle_complete, coverage, consistent, result)
                   VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING id)
      DELETE FROM prestamos_cdc.verification_runs WHERE id <= (SELECT id FROM ins) - $8`,
-    [r.checkedAt, Math.min(2_147_483_647, Math.round(r.durationMs)), r.cycle, r.cycleComplete, r.coverage, r.report.consistent, JSON.stringify({ source: r.source, ranges: r.ranges, repair: r.repair, report: r.report }), RUNS_KEPT],
+    [r.checkedAt, Math.min(2_147_483_647, Math.round(r.durationMs)), r.cycle, r.cycleComplete, r.coverage, r.report.consistent, JSON.stringify({ source: r.source, ranges: r.ranges, repair: { ...r.repair, candidates: r.repair.candidates.slice(0, STORED_LIST_LENGTH) }, report: limitLists(r.report, STORED_LIST_LENGTH) }), RUNS_KEPT],
   );
 }
 
@@ -314,7 +316,7 @@ export async function readLatestVerification(db: Pick<pg.Pool, 'query'>): Promis
       coverage: Number(x.coverage),
       source: x.result.source,
       ranges: x.result.ranges,
-      repair: x.result.repair ?? { mode: 'off', candidates: [] },
+      repair: x.result.repair ?? { mode: 'off', candidates: [], candidateCount: 0 },
     };
   } catch (err) {
     if ((err as { code?: string }).code === '42P01' || (err as { code?: string }).code === '3F000') return undefined;

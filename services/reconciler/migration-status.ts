@@ -50,7 +50,7 @@ export async function readMigrationStatus(pool: pg.Pool, o: StatusOptions): Prom
         consistent: latest.report.consistent,
         dataMatchingPercent: latest.report.dataMatching.percent,
         capitalDiscrepancies: latest.report.capital.discrepancies,
-        repairCandidates: latest.repair.candidates.length,
+        repairCandidates: latest.repair.candidateCount,
       }
     : null;
   const repairs = await readRepairs(pool);

@@ -57,6 +57,7 @@ export function verificationRoutes(deps: ReconcilerDeps): RouteRegistrar {
             ranges: result.ranges,
             repairMode: result.repair.mode,
             repairCandidates: result.repair.candidates.slice(0, q.limit),
+            repairCandidateCount: result.repair.candidateCount,
           },
         });
       } catch (err) {
