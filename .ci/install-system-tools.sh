@@ -2,11 +2,13 @@
 # What the test suite needs besides npm packages, installed when missing:
 #   prometheus  (Debian) promtool, which validates deploy/prometheus/alerts.yml
 #   Apache Kafka from Maven Central, by .ci/install-kafka.sh (needs java and mvn)
+#   chromium    (Debian) headless browser that opens the migration report page (screenshot and DOM)
 # Runs from `npm install` (postinstall) and from .ci/run. Without root or apt-get it only says what is
 # missing.
 set -u
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${PRESTAMOS_CDC_SKIP_SYSTEM_TOOLS:-}" = "1" ]; then exit 0; fi
 bash "$(dirname "$0")/install-kafka.sh" || exit 1
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -5,6 +5,8 @@ import { tokenCommand } from './token.ts';
 import { preflightCommand } from './preflight.ts';
 import { cutoverCommand } from './cutover.ts';
 import { demoCommand } from './demo.ts';
+import { statusCommand } from './status.ts';
+import { reportCommand } from './report.ts';
 
 export type { Command, CommandContext } from './types.ts';
 
@@ -18,4 +20,6 @@ export const COMMANDS: Record<string, Command> = {
   preflight: preflightCommand,
   cutover: cutoverCommand,
   demo: demoCommand,
+  status: statusCommand,
+  report: reportCommand,
 };

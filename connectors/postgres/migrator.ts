@@ -21,6 +21,7 @@ export const MIGRATION_FILES = [
   'reconciler_views.sql',
   // A shipped file never changes (its checksum is recorded): a correction comes as a new file here.
   'capital_follows_junta_id.sql',
+  'background_verification.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -212,6 +212,8 @@ export class Demo {
       snapshotChunkSize: Math.min(this.o.config.snapshotChunkSize, 500),
       // a heartbeat a second keeps the lag figure and the stop's catch-up prompt
       heartbeatIntervalMs: Math.min(this.o.config.heartbeatIntervalMs, 1000),
+      // the demo shows self-repair: a row found wrong twice in a row is re-synced, audited and counted
+      repair: { ...this.o.config.repair, mode: 'auto' },
     };
     const handle = await startProcess({
       config,

@@ -5,8 +5,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../runtime/config.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { createMetrics, type Metrics } from '../runtime/metrics.ts';
+import { createMetrics, initialiseProcessSeries, type Metrics } from '../runtime/metrics.ts';
+import { CAPTURED_TABLES } from '../domain/change-event.ts';
+import { topicFor } from '../../connectors/kafka/envelope.ts';
 import { errorMessage } from '../runtime/errors.ts';
+import { BackgroundTasks } from '../runtime/background-tasks.ts';
 import { openDatabase, type Database } from '../../connectors/postgres/database.ts';
 import { createHttpApp, type RouteRegistrar, type ReadinessCheck } from '../reconciler/http-app.ts';
 import { healthRoutes } from '../reconciler/routes/health.ts';
@@ -37,6 +40,12 @@ export interface RunningProcess {
 
 export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
   const metrics = createMetrics();
+  initialiseProcessSeries(metrics, {
+    capture: o.capture,
+    sync: o.sync,
+    slot: o.config.slotName,
+    tableTopics: o.mode === 'kafka' ? CAPTURED_TABLES.map((t) => topicFor(o.config.topicPrefix, t)) : undefined,
+  });
   const database = await openDatabase({ url: o.databaseUrl, poolMax: o.config.pgPoolMax, applicationName: o.applicationName, logger: o.logger });
   let pipeline: RunningPipeline | undefined;
   if (o.capture || o.sync) {
@@ -65,7 +74,8 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
     }
     return checks;
   };
-  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness };
+  const tasks = new BackgroundTasks();
+  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness, tasks };
   const app = createHttpApp(ctx, [healthRoutes, ...o.apiRoutes({ database, databaseUrl: o.databaseUrl, pipeline, metrics })]);
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
@@ -91,6 +101,7 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections?.();
+        for (const f of await tasks.stopAll()) o.logger.error({ err: errorMessage(f.error), task: f.name }, 'background task stop failed');
         try {
           await pipeline?.stop(o.config.shutdownTimeoutMs);
         } catch (err) {

@@ -12,6 +12,7 @@ import { ValidationError, NotFoundError, ConflictError, errorMessage } from '../
 import { AuditEntry } from '../runtime/entities.ts';
 import { verifyToken, type Principal, type Role } from './tokens.ts';
 import { sanitizeForJson } from './validation.ts';
+import type { BackgroundTasks } from '../runtime/background-tasks.ts';
 
 export interface ReadinessCheck {
   ok: boolean;
@@ -25,6 +26,8 @@ export interface HttpContext {
   metrics: Metrics;
   /** the pipeline components of this process (capture, sync) and their state */
   readiness: () => Promise<Record<string, ReadinessCheck>>;
+  /** where routes register the loops they start (stopped with the process); absent when routes are only listed */
+  tasks?: BackgroundTasks;
 }
 
 export type RouteRegistrar = (router: Router, ctx: HttpContext) => void;
@@ -167,12 +170,17 @@ export function statusOf(err: unknown): number {
 
 export function createHttpApp(ctx: HttpContext, registrars: RouteRegistrar[]): express.Express {
   const app = express();
+  // the scrape itself is the first request of most processes: its series exists before it is answered
+  ctx.metrics.httpDuration.zero({ method: 'GET', route: '/metrics', status: '200' });
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id'];
     req.requestId = typeof incoming === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(incoming) ? incoming : randomUUID();
     res.setHeader('x-request-id', req.requestId);
+    // every answer reflects the live system (no cache may keep one), and is what its type says
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('x-content-type-options', 'nosniff');
     const t0 = process.hrtime.bigint();
     res.on('finish', () => {
       const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';

@@ -226,10 +226,24 @@ export const OPENAPI_DOCUMENT = {
       get: op({
         tag: 'verification',
         summary: 'Data matching %, payment totals, status consistency, relationship integrity, ledger and per-junta capital (with the cross-check), first mismatches field by field',
-        description: 'Rows whose newest legacy change is not applied yet are reported as in flight, not as mismatches.',
+        description:
+          'Answers from the last result of the background verification (every VERIFY_INTERVAL_SECONDS, by ranges of junta ids; `verification` says when, its age, the coverage and the self-repair candidates). ' +
+          'With fresh=true the whole database is checked now; concurrent fresh requests share one run. Rows whose newest legacy change is not applied yet are reported as in flight, not as mismatches.',
         roles: ['viewer', 'operator', 'admin'],
-        parameters: [limitParam(200, 20)],
+        parameters: [limitParam(200, 20), { name: 'fresh', in: 'query', required: false, description: 'true: check the whole database now instead of answering from the last result', schema: { type: 'string', enum: ['true', 'false'] } }],
         responses: { '200': json(anyObject, 'the report; consistent is true when nothing differs (rows in flight aside)') },
+      }),
+    },
+    '/prestamos/migration/report': {
+      get: op({
+        tag: 'verification',
+        summary: "The migration report: every item of the guides' success criteria and post-migration verification, ticked or not with its evidence, and charts of progress, lag and throughput",
+        description: 'A self-contained HTML page (inline CSS and SVG, no script), or Markdown with format=md. `prestamos-cdc report --out FILE` writes the same.',
+        roles: ['viewer', 'operator', 'admin'],
+        parameters: [{ name: 'format', in: 'query', required: false, description: 'html (default) or md', schema: { type: 'string', enum: ['html', 'md'] } }],
+        responses: {
+          '200': { description: 'the report', content: { 'text/html': { schema: { type: 'string' } }, 'text/markdown': { schema: { type: 'string' } } } },
+        },
       }),
     },
     '/prestamos/migration/progress': {

@@ -56,13 +56,14 @@ export function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
   return parsed.data;
 }
 
-/** An integer query parameter from a string: digits only, within bounds. */
+/** An integer query parameter from a string: digits only, within bounds (the message names the range). */
 export function intParam(min: number, max: number, fallback: number) {
+  const range = `a whole number from ${min} to ${max}`;
   return z
     .string()
-    .regex(/^\d{1,9}$/, 'must be a whole number')
+    .regex(/^\d{1,100}$/, `must be ${range}`)
     .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .pipe(z.number().int().min(min, `must be ${range}`).max(max, `must be ${range}`))
     .optional()
     .transform((v) => v ?? fallback);
 }

@@ -15,7 +15,7 @@
 // the subtransaction's xid as xmin, which the stream does not carry: such a row, if it differs, stays
 // "in flight"; cutover re-checks in-flight rows after the sync has caught up and refuses those that
 // are still there — see cutover.ts.)
-import type pg from 'pg';
+import pg from 'pg';
 import type { Metrics } from '../runtime/metrics.ts';
 import { slotStatus, type SlotStatus } from '../../connectors/postgres/replication-setup.ts';
 import { readPipeline, type PipelineRecord } from '../runtime/control-plane.ts';
@@ -307,9 +307,10 @@ export interface ConsistencyOptions {
   metrics?: Metrics;
 }
 
-// The loans that differ, each classified (see the header).
-const LOAN_CLASSIFIED = `
-  WITH j AS MATERIALIZED (SELECT * FROM prestamos_cdc.loan_comparison),
+// The loans that differ, each classified (see the header). `source` selects the rows of
+// prestamos_cdc.loan_comparison to look at (all of them, or those of a slice).
+const loanClassified = (source: string) => `
+  WITH j AS MATERIALIZED (${source}),
   m AS MATERIALIZED (SELECT id, problem, fields FROM j WHERE problem IS NOT NULL),
   own AS (
     SELECT m.id FROM m
@@ -335,8 +336,8 @@ const LOAN_CLASSIFIED = `
          AND (m.id IN (SELECT id FROM own) OR m.id IN (SELECT id FROM pays) OR m.id IN (SELECT id FROM shadow_pays)) AS in_flight
     FROM m)`;
 
-const PAYMENT_CLASSIFIED = `
-  WITH j AS MATERIALIZED (SELECT id, problem, fields, has_expected FROM prestamos_cdc.payment_comparison),
+const paymentClassified = (source: string) => `
+  WITH j AS MATERIALIZED (SELECT id, problem, fields, has_expected FROM (${source}) pc),
   m AS MATERIALIZED (SELECT id, problem, fields FROM j WHERE problem IS NOT NULL),
   c AS MATERIALIZED (
   SELECT m.id, m.problem, m.fields,
@@ -351,8 +352,8 @@ const PAYMENT_CLASSIFIED = `
     LEFT JOIN "Prestamo" p ON p.id = pp."prestamoId"
     LEFT JOIN prestamos_cdc.row_state ls ON ls.source_table = 'Prestamo' AND ls.row_id = pp."prestamoId")`;
 
-const LEDGER_CLASSIFIED = `
-  WITH m AS MATERIALIZED (SELECT type, row_id, junta_id, expected_worth, ledger_worth FROM prestamos_cdc.ledger_diff)
+const ledgerClassified = (source: string) => `
+  WITH m AS MATERIALIZED (SELECT type, row_id, junta_id, expected_worth, ledger_worth FROM (${source}) ld)
   SELECT m.type, m.row_id, m.junta_id, m.expected_worth::text, m.ledger_worth::text,
          CASE
            WHEN m.type = 'PRESTAMO' AND EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = m.row_id) THEN false
@@ -374,7 +375,7 @@ const LEDGER_CLASSIFIED = `
     LEFT JOIN prestamos_cdc.row_state ls ON ls.source_table = 'Prestamo' AND ls.row_id = pp."prestamoId"`;
 
 // Payments whose loan is not in the new tables. In flight while the loan's legacy version is not applied.
-const ORPHANS_CLASSIFIED = `
+const orphansClassified = (paymentFilter: string) => `
   SELECT n.id,
          p.id IS NOT NULL
          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = n.prestamo_id)
@@ -382,9 +383,70 @@ const ORPHANS_CLASSIFIED = `
     FROM "PagoPrestamoNew" n
     LEFT JOIN "Prestamo" p ON p.id = n.prestamo_id
     LEFT JOIN prestamos_cdc.row_state s ON s.source_table = 'Prestamo' AND s.row_id = n.prestamo_id
-   WHERE NOT EXISTS (SELECT 1 FROM "PrestamoNew" l WHERE l.id = n.prestamo_id)`;
+   WHERE NOT EXISTS (SELECT 1 FROM "PrestamoNew" l WHERE l.id = n.prestamo_id) AND ${paymentFilter}`;
 
-function summary(total: number, mismatched: number, inFlight: number): CheckSummary {
+/**
+ * A range of junta ids: `from` inclusive ('' is the first id there can be), `to` exclusive (null: to
+ * the end). Everything of a junta — its loans and their payments in both tables, its ledger, its
+ * shares and fines, its capital and cross-check — is keyed by its id, so the ranges of one cycle
+ * cover every row that belongs to a junta id, whether the "Junta" row exists or not.
+ */
+export interface JuntaRange {
+  from: string;
+  to: string | null;
+}
+
+/** What the consistency queries look at: the sources of the compared rows, and filters for the counts. */
+interface Scope {
+  /** rows of prestamos_cdc.loan_comparison */
+  loans: string;
+  /** rows of prestamos_cdc.payment_comparison */
+  payments: string;
+  /** rows of prestamos_cdc.ledger_diff */
+  ledger: string;
+  /** rows of prestamos_cdc.capital_diff */
+  capital: string;
+  /** a condition on a junta id column */
+  junta(column: string): string;
+  /** a condition on a "PagoPrestamoNew" row of the given alias */
+  newPayments(alias: string): string;
+}
+
+const WHOLE_DATABASE: Scope = {
+  loans: 'SELECT * FROM prestamos_cdc.loan_comparison',
+  payments: 'SELECT * FROM prestamos_cdc.payment_comparison',
+  ledger: 'SELECT * FROM prestamos_cdc.ledger_diff',
+  capital: 'SELECT * FROM prestamos_cdc.capital_diff',
+  junta: () => 'true',
+  newPayments: () => 'true',
+};
+
+// The range's bounds are junta ids read from the database; they are written into the SQL as escaped
+// literals so that each query keeps its own parameters (and gets a plan for these bounds).
+function rangeScope(range: JuntaRange): Scope {
+  const junta = (column: string) => `${column} >= ${pg.escapeLiteral(range.from)}` + (range.to === null ? '' : ` AND ${column} < ${pg.escapeLiteral(range.to)}`);
+  const loanIds = `SELECT id FROM "Prestamo" WHERE ${junta('"juntaId"')} UNION SELECT id FROM "PrestamoNew" WHERE ${junta('junta_id')}`;
+  // the payments of those loans in both tables, looked up loan by loan (OFFSET 0: never a scan of every payment)
+  const paymentIds = `SELECT x.id FROM (${loanIds}) l CROSS JOIN LATERAL (SELECT pp.id FROM "PagoPrestamo" pp WHERE pp."prestamoId" = l.id OFFSET 0) x
+                      UNION SELECT x.id FROM (${loanIds}) l CROSS JOIN LATERAL (SELECT np.id FROM "PagoPrestamoNew" np WHERE np.prestamo_id = l.id OFFSET 0) x`;
+  return {
+    loans: `SELECT * FROM prestamos_cdc.loan_comparison_of(ARRAY(${loanIds}))`,
+    payments: `SELECT * FROM prestamos_cdc.payment_comparison_of(ARRAY(${paymentIds}))`,
+    // ledger_diff of the range: both sides are keyed by junta, so each is restricted before the join
+    ledger: `SELECT coalesce(e.type, w.type) AS type, coalesce(e.row_id, w.row_id) AS row_id, coalesce(e.junta_id, w.junta_id) AS junta_id,
+                    coalesce(e.worth, 0) AS expected_worth, coalesce(w.worth, 0) AS ledger_worth
+               FROM (SELECT * FROM prestamos_cdc.expected_ledger_worth_each WHERE ${junta('junta_id')}) e
+               FULL JOIN (SELECT * FROM prestamos_cdc.ledger_worth WHERE ${junta('junta_id')}) w
+                 ON w.type = e.type AND w.row_id = e.row_id AND w.junta_id = e.junta_id
+              WHERE coalesce(e.worth, 0) <> coalesce(w.worth, 0)`,
+    capital: `SELECT * FROM prestamos_cdc.capital_diff_each WHERE ${junta('junta_id')}`,
+    junta,
+    newPayments: (alias) => `${alias}.id IN (${paymentIds})`,
+  };
+}
+
+/** A check's counts and its percentage (matching over settled rows, floored; 100 only when exact). */
+export function summary(total: number, mismatched: number, inFlight: number): CheckSummary {
   const settled = total - inFlight;
   const matching = Math.max(0, settled - mismatched);
   let percent = 100;
@@ -395,8 +457,40 @@ function summary(total: number, mismatched: number, inFlight: number): CheckSumm
 const TOTAL_FIELDS = ['total_paid', 'principal_paid', 'interest_paid', 'payments_count', 'outstanding_principal', 'last_payment_at'];
 
 export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise<ConsistencyReport> {
+  const report = await readOnlySnapshot(pool, (db) => consistencyIn(db, WHOLE_DATABASE, o));
+  if (o.metrics) setConsistencyMetrics(o.metrics, report);
+  return report;
+}
+
+/** The consistency of the juntas of one range of junta ids, in one snapshot (the background verification's unit). */
+export async function consistencyOfRange(pool: pg.Pool, range: JuntaRange, o: ConsistencyOptions): Promise<ConsistencyReport> {
+  return readOnlySnapshot(pool, (db) => consistencyIn(db, rangeScope(range), o));
+}
+
+/** The consistency gauges of /metrics, from a report (whole database, or merged from the slices of a cycle). */
+export function setConsistencyMetrics(metrics: Metrics, report: ConsistencyReport): void {
+  for (const [check, ratio] of Object.entries(consistencyRatios(report))) metrics.consistencyRatio.set({ check }, ratio);
+  metrics.juntasWithCapitalDiscrepancy.set(report.capital.discrepancies);
+}
+
+/** The checks of prestamos_cdc_consistency_ratio, each 0..1. */
+export const CONSISTENCY_CHECKS = ['data_matching', 'loans', 'payments', 'payment_totals', 'status', 'ledger', 'relationships'] as const;
+
+export function consistencyRatios(report: ConsistencyReport): Record<(typeof CONSISTENCY_CHECKS)[number], number> {
+  return {
+    data_matching: report.dataMatching.percent / 100,
+    loans: report.dataMatching.loans.percent / 100,
+    payments: report.dataMatching.payments.percent / 100,
+    payment_totals: report.paymentTotals.percent / 100,
+    status: report.statusConsistency.percent / 100,
+    ledger: report.ledger.mismatched === 0 ? 1 : 0,
+    relationships: report.relationships.orphanPayments.count === 0 ? 1 : 0,
+  };
+}
+
+async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions): Promise<ConsistencyReport> {
   const keys = o.inFlightKeys ?? o.limit;
-  const report = await readOnlySnapshot(pool, async (db) => {
+  {
     const checkedAt = (await db.query<{ now: string }>('SELECT now()::text AS now')).rows[0]!.now;
 
     // -- loans: one pass over the set-based comparison (j), its mismatches classified (c)
@@ -406,7 +500,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
         by_problem: Record<string, number> | null; by_field: Record<string, number> | null;
         first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[]; sums: string | null;
       }>(
-        `${LOAN_CLASSIFIED}
+        `${loanClassified(scope.loans)}
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS mismatched,
                 (SELECT count(*) FROM c WHERE NOT in_flight AND c.fields && $3::text[])::text AS totals_wrong,
                 (SELECT count(*) FROM c WHERE in_flight)::text AS in_flight,
@@ -427,7 +521,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     // -- payments: one pass over the set-based comparison (j), its mismatches classified (c)
     const pays = (
       await db.query<{ mismatched: string; in_flight: string; expected: string; extra: string; first: { id: string; problem: RowMismatch['problem'] }[]; fids: string[] }>(
-        `${PAYMENT_CLASSIFIED}
+        `${paymentClassified(scope.payments)}
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS mismatched,
                 (SELECT count(*) FROM c WHERE in_flight)::text AS in_flight,
                 (SELECT count(*) FROM j WHERE has_expected)::text AS expected,
@@ -445,9 +539,9 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
         `SELECT coalesce(e.status, n.status, '(unmapped)') AS status, coalesce(e.c, 0)::text AS expected, coalesce(n.c, 0)::text AS new
            FROM (SELECT prestamos_cdc.map_loan_status(estado) AS status, sum(c) AS c FROM
                    (SELECT p.estado, count(*) AS c FROM "Prestamo" p
-                     WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id) GROUP BY p.estado) x
+                     WHERE NOT EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id) AND ${scope.junta('p."juntaId"')} GROUP BY p.estado) x
                   GROUP BY 1) e
-           FULL JOIN (SELECT status, count(*) AS c FROM "PrestamoNew" GROUP BY status) n ON n.status = e.status
+           FULL JOIN (SELECT status, count(*) AS c FROM "PrestamoNew" pn WHERE ${scope.junta('pn.junta_id')} GROUP BY status) n ON n.status = e.status
           ORDER BY 1`,
       )
     ).rows;
@@ -455,7 +549,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     // -- relationships
     const orphans = (
       await db.query<{ n: string; f: string; ids: string[] }>(
-        `WITH c AS MATERIALIZED (${ORPHANS_CLASSIFIED})
+        `WITH c AS MATERIALIZED (${orphansClassified(scope.newPayments('n'))})
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS n, (SELECT count(*) FROM c WHERE in_flight)::text AS f,
                 ARRAY(SELECT id FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) AS ids`,
         [o.limit],
@@ -463,8 +557,8 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     ).rows[0]!;
     const rel = (
       await db.query(
-        `WITH unknown_junta AS MATERIALIZED (SELECT n.id FROM "PrestamoNew" n LEFT JOIN "Junta" j ON j.id = n.junta_id WHERE j.id IS NULL)
-         SELECT (SELECT count(*) FROM "PagoPrestamoNew" WHERE principal_amount IS NULL OR interest_amount IS NULL)::text AS no_split,
+        `WITH unknown_junta AS MATERIALIZED (SELECT n.id FROM "PrestamoNew" n LEFT JOIN "Junta" j ON j.id = n.junta_id WHERE j.id IS NULL AND ${scope.junta('n.junta_id')})
+         SELECT (SELECT count(*) FROM "PagoPrestamoNew" ns WHERE (ns.principal_amount IS NULL OR ns.interest_amount IS NULL) AND ${scope.newPayments('ns')})::text AS no_split,
                 (SELECT count(*) FROM unknown_junta)::text AS unknown_junta,
                 ARRAY(SELECT id FROM unknown_junta ORDER BY id LIMIT $1) AS unknown_junta_ids,
                 m.*
@@ -474,7 +568,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
                         count(*) FILTER (WHERE mv.type = 'ACCION')::text AS accion,
                         count(*) FILTER (WHERE mv.type = 'MULTA')::text AS multa,
                         count(*) FILTER (WHERE j.id IS NULL)::text AS unknown_junta_movements
-                   FROM capital_movements mv LEFT JOIN "Junta" j ON j.id = mv.junta_id) m`,
+                   FROM capital_movements mv LEFT JOIN "Junta" j ON j.id = mv.junta_id WHERE ${scope.junta('mv.junta_id')}) m`,
         [o.limit],
       )
     ).rows[0]!;
@@ -482,7 +576,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     // -- ledger
     const ledger = (
       await db.query<{ n: string; f: string; first: LedgerMismatch[]; fids: string[] }>(
-        `WITH c AS MATERIALIZED (${LEDGER_CLASSIFIED})
+        `WITH c AS MATERIALIZED (${ledgerClassified(scope.ledger)})
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS n, (SELECT count(*) FROM c WHERE in_flight)::text AS f,
                 (SELECT coalesce(json_agg(z ORDER BY z."type", z."rowId", z."juntaId"), '[]') FROM
                    (SELECT type AS "type", row_id AS "rowId", junta_id AS "juntaId", expected_worth AS "expectedWorth", ledger_worth AS "ledgerWorth"
@@ -496,8 +590,8 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
     //    and the cross-check of SPEC §3
     const capital = (
       await db.query<{ juntas: string; n: string; first: CapitalDiscrepancy[]; neg: string; neg_ids: string[] }>(
-        `WITH d AS MATERIALIZED (SELECT * FROM prestamos_cdc.capital_diff)
-         SELECT (SELECT count(*) FROM "Junta")::text AS juntas,
+        `WITH d AS MATERIALIZED (${scope.capital})
+         SELECT (SELECT count(*) FROM "Junta" jj WHERE ${scope.junta('jj.id')})::text AS juntas,
                 (SELECT count(*) FROM d)::text AS n,
                 (SELECT coalesce(json_agg(z ORDER BY z."juntaId"), '[]') FROM
                    (SELECT d.junta_id AS "juntaId", d.nombre,
@@ -506,8 +600,8 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
                            d.capital_difference::text AS "availableMinusCurrent", d.loans_difference::text AS "interestPaidMinusOutstanding",
                            d.available_differs AS "availableDiffers", d.current_differs AS "currentDiffers", d.cross_check_breaks AS "crossCheckBreaks"
                       FROM d ORDER BY d.junta_id LIMIT $1) z) AS first,
-                (SELECT count(*) FROM "PrestamoNew" WHERE outstanding_principal < 0)::text AS neg,
-                ARRAY(SELECT id FROM "PrestamoNew" WHERE outstanding_principal < 0 ORDER BY id LIMIT $1) AS neg_ids`,
+                (SELECT count(*) FROM "PrestamoNew" WHERE outstanding_principal < 0 AND ${scope.junta('junta_id')})::text AS neg,
+                ARRAY(SELECT id FROM "PrestamoNew" WHERE outstanding_principal < 0 AND ${scope.junta('junta_id')} ORDER BY id LIMIT $1) AS neg_ids`,
         [o.limit],
       )
     ).rows[0]!;
@@ -567,21 +661,7 @@ export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise
       inFlight: { total: loanInFlight + payInFlight + num(ledger.f), loans: loans.fids, payments: pays.fids, ledger: ledger.fids },
     };
     return result;
-  });
-  if (o.metrics) {
-    const ratios: Record<string, number> = {
-      data_matching: report.dataMatching.percent / 100,
-      loans: report.dataMatching.loans.percent / 100,
-      payments: report.dataMatching.payments.percent / 100,
-      payment_totals: report.paymentTotals.percent / 100,
-      status: report.statusConsistency.percent / 100,
-      ledger: report.ledger.mismatched === 0 ? 1 : 0,
-      relationships: report.relationships.orphanPayments.count === 0 ? 1 : 0,
-    };
-    for (const [check, ratio] of Object.entries(ratios)) o.metrics.consistencyRatio.set({ check }, ratio);
-    o.metrics.juntasWithCapitalDiscrepancy.set(report.capital.discrepancies);
   }
-  return report;
 }
 
 interface FieldRow {

@@ -90,6 +90,11 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
   ENABLE_TEST_DATA: bool.default(false),
   PG_POOL_MAX: int(1, 1000).default(10),
+  VERIFY_INTERVAL_SECONDS: int(1, 86_400).default(60),
+  VERIFY_LOANS_PER_PASS: int(1, 10_000_000).default(50_000),
+  VERIFY_SLICE_LOANS: int(1, 1_000_000).default(5_000),
+  REPAIR_MODE: z.enum(['off', 'auto']).default('off'),
+  REPAIR_MAX_PER_HOUR: int(0, 100_000).default(60),
   CRASH_AT: optional(z.string().regex(/^(capture\.after-ack-before-confirm|capture\.mid-snapshot-chunk|sync\.after-commit-before-offset-commit|sync\.mid-snapshot-chunk)(:\d{1,6})?$/, 'a crash point (see docs/OPERATIONS.md), optionally :N')),
 });
 
@@ -135,6 +140,10 @@ export interface Config {
   shutdownTimeoutMs: number;
   enableTestData: boolean;
   pgPoolMax: number;
+  /** background verification: how often, how many loans a pass checks, how many loans a range holds */
+  verify: { intervalSeconds: number; loansPerPass: number; sliceLoans: number };
+  /** self-repair of rows found wrong twice in a row */
+  repair: { mode: 'off' | 'auto'; maxPerHour: number };
   /** fault injection for crash tests: the process kills itself (SIGKILL) the Nth time it reaches this point */
   crashAt: { point: string; nth: number } | undefined;
 }
@@ -215,6 +224,8 @@ export function loadConfig(env: Env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     enableTestData: e.ENABLE_TEST_DATA,
     pgPoolMax: e.PG_POOL_MAX,
+    verify: { intervalSeconds: e.VERIFY_INTERVAL_SECONDS, loansPerPass: e.VERIFY_LOANS_PER_PASS, sliceLoans: e.VERIFY_SLICE_LOANS },
+    repair: { mode: e.REPAIR_MODE, maxPerHour: e.REPAIR_MAX_PER_HOUR },
     crashAt: e.CRASH_AT ? { point: e.CRASH_AT.split(':')[0]!, nth: Number(e.CRASH_AT.split(':')[1] ?? 1) } : undefined,
   };
 }

@@ -50,10 +50,66 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     // --- reconciler
     consistencyRatio: new Gauge({ name: 'prestamos_cdc_consistency_ratio', help: 'Share of rows consistent with the legacy tables, by check', labelNames: ['check'], ...r }),
     juntasWithCapitalDiscrepancy: new Gauge({ name: 'prestamos_cdc_juntas_capital_discrepancy', help: 'Juntas whose capital differs from a recomputation or whose cross-check breaks', ...r }),
+    verificationRuns: new Counter({ name: 'prestamos_cdc_verification_runs_total', help: 'Background verification passes, by outcome (ok, failed)', labelNames: ['outcome'], ...r }),
+    verificationLastTimestamp: new Gauge({ name: 'prestamos_cdc_verification_last_success_timestamp_seconds', help: 'Unix time of the last verification result (background pass or fresh check); 0 before the first', ...r }),
+    verificationDuration: new Gauge({ name: 'prestamos_cdc_verification_duration_seconds', help: 'Duration of the last verification pass', ...r }),
+    verificationCoverage: new Gauge({ name: 'prestamos_cdc_verification_coverage_ratio', help: 'Share of the loans covered by the current verification result (1 once every range has been checked)', ...r }),
+    repairs: new Counter({ name: 'prestamos_cdc_repairs_total', help: 'Rows re-synced by self-repair (found wrong twice in a row), by kind (loan, share, fine)', labelNames: ['kind'], ...r }),
+    repairCandidates: new Gauge({ name: 'prestamos_cdc_repair_candidates', help: 'Rows found wrong twice in a row and not repaired (REPAIR_MODE=off, rate limit, rolled back)', ...r }),
     httpDuration: new Histogram({ name: 'prestamos_cdc_http_request_duration_seconds', help: 'HTTP request durations', labelNames: ['method', 'route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], ...r }),
     componentUp: new Gauge({ name: 'prestamos_cdc_component_up', help: '1 for each pipeline component running in this process', labelNames: ['component'], ...r }),
   };
+  initialiseKnownSeries(metrics);
   return metrics;
 }
 
+/** Tables and ops of the change events (op: c create, u update, d delete, r snapshot read, t truncate). */
+const TABLES = ['Prestamo', 'PagoPrestamo', 'Accion', 'Multa'];
+const OPS = ['c', 'u', 'd', 'r', 't'];
+/** Reasons of prestamos_cdc_apply_errors_total that the sync reports without a SQLSTATE. */
+const APPLY_ERROR_REASONS = ['decode_failed', 'undecodable', 'empty_message', 'invalid_envelope', 'key_mismatch', 'invalid_row', 'apply_failed'];
+/** SQLSTATEs the apply retries (connectors/postgres/retry.ts), plus a lost connection. */
+const RETRIED_CODES = ['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004', 'connection'];
+
+/**
+ * Every series whose labels are known in advance exists from the start, at 0, so that every panel
+ * and alert rule has data on a healthy, idle system (a labelled series otherwise appears only at its
+ * first event). Series of one role (consistency, repairs, the slot) are created by that role at start.
+ */
+function initialiseKnownSeries(m: KnownSeries): void {
+  for (const table of TABLES) {
+    for (const op of OPS) {
+      m.eventsPublished.inc({ table, op }, 0);
+      m.eventsApplied.inc({ table, op }, 0);
+    }
+    m.eventsSkippedStale.inc({ table }, 0);
+    m.snapshotRows.inc({ table }, 0);
+  }
+  for (const reason of APPLY_ERROR_REASONS) m.applyErrors.inc({ reason }, 0);
+  for (const code of RETRIED_CODES) m.applyRetries.inc({ code }, 0);
+  for (const type of ['PRESTAMO', 'PAGO', 'ACCION', 'MULTA']) for (const direction of ['IN', 'OUT']) m.ledgerMovements.inc({ type, direction }, 0);
+  for (const reason of ['lag', 'source_load', 'snapshot_source_load']) m.throttled.set({ reason }, 0);
+}
+
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The series of the parts a process runs, whose labels the configuration fixes (the slot, the
+ * topics): at 0 from the start, before the migration starts or the first message arrives. Partition 0
+ * of every table topic exists whatever the partition count; the others appear at their first batch.
+ */
+export function initialiseProcessSeries(m: Metrics, o: { capture: boolean; sync: boolean; slot: string; tableTopics: string[] | undefined }): void {
+  if (o.capture) {
+    for (const gauge of [m.slotRetainedWalBytes, m.slotUnconfirmedBytes, m.slotActive]) gauge.set({ slot: o.slot }, 0);
+    for (const table of TABLES) m.snapshotProgress.set({ table }, 0);
+  }
+  if (o.sync && o.tableTopics) {
+    for (const topic of o.tableTopics) {
+      m.consumerLag.set({ topic, partition: '0' }, 0);
+      m.offsetGaps.inc({ topic }, 0);
+      m.gapMessagesLost.inc({ topic }, 0);
+    }
+  }
+}
+
+type KnownSeries = Pick<Metrics, 'eventsPublished' | 'eventsApplied' | 'eventsSkippedStale' | 'snapshotRows' | 'applyErrors' | 'applyRetries' | 'ledgerMovements' | 'throttled'>;

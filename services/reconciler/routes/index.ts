@@ -12,6 +12,7 @@ import { failedRecordRoutes } from './failed-records.ts';
 import { auditRoutes } from './audit.ts';
 import { testDataRoutes } from './test-data.ts';
 import { openApiRoutes } from './openapi.ts';
+import { reportRoutes } from './migration-report.ts';
 import type { ReconcilerDeps } from './deps.ts';
 
 export type { ReconcilerDeps } from './deps.ts';
@@ -40,5 +41,6 @@ export function reconcilerRoutes(deps: ReconcilerDeps): RouteRegistrar[] {
     failedRecordRoutes(deps),
     auditRoutes,
     testDataRoutes(deps),
+    reportRoutes(deps),
   ];
 }

@@ -74,6 +74,9 @@ describe('alert rules', () => {
         'PrestamosCdcConsistencyBelow100',
         'PrestamosCdcCapitalDiscrepancy',
         'PrestamosCdcTargetDown',
+        'PrestamosCdcSelfRepair',
+        'PrestamosCdcRepairCandidates',
+        'PrestamosCdcVerificationStale',
       ]),
     );
     expect(new Set(names).size).toBe(names.length);

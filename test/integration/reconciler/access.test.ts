@@ -52,6 +52,7 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'GET', path: '/prestamos/migration/cutover', need: 'viewer', probe: { path: '/prestamos/migration/cutover?dry=1' } },
   { method: 'GET', path: '/prestamos/migration/failed', need: 'viewer', probe: { path: '/prestamos/migration/failed?status=closed' } },
   { method: 'GET', path: '/prestamos/migration/audit', need: 'admin', probe: { path: '/prestamos/migration/audit?limit=9999' } },
+  { method: 'GET', path: '/prestamos/migration/report', need: 'viewer', probe: { path: '/prestamos/migration/report?format=pdf' } },
 ];
 
 const RANK: Record<Need, number> = { public: 0, viewer: 1, operator: 2, admin: 3 };

@@ -5,6 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.ts
 import { startTestProcess } from '../../support/pipeline.ts';
 import { call } from '../../support/http.ts';
 import { registeredRoutes } from '../../support/routes.ts';
+import { makeTokens } from '../../support/http.ts';
 import { OPENAPI_DOCUMENT, openApiPath } from '../../../services/reconciler/openapi.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
 
@@ -54,5 +55,34 @@ describe('OpenAPI document', () => {
     const unknown = await call(proc!.url, 'DELETE', '/prestamos/migration/verify');
     expect(unknown.status).toBe(404);
     expect(unknown.body.error).toMatch(/no route/);
+  });
+});
+
+describe('HTTP hygiene', () => {
+  it('answers carry Cache-Control: no-store and X-Content-Type-Options: nosniff, errors and /metrics too', async () => {
+    const { viewer } = await makeTokens(db);
+    for (const [path, status] of [
+      ['/prestamos/migration/progress', 200],
+      ['/prestamos/openapi.json', 200],
+      ['/metrics', 200],
+      ['/prestamos/migration/verify?limit=0', 400],
+      ['/prestamos/no-such-route', 404],
+    ] as const) {
+      const r = await call(proc!.url, 'GET', path, { token: viewer });
+      expect(r.status, path).toBe(status);
+      expect(r.headers.get('cache-control'), path).toBe('no-store');
+      expect(r.headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
+  });
+
+  it('an out-of-range or malformed limit says the allowed range', async () => {
+    const { viewer } = await makeTokens(db);
+    for (const q of ['1000000000', '0', '201', 'abc']) {
+      const r = await call(proc!.url, 'GET', `/prestamos/migration/verify?limit=${q}`, { token: viewer });
+      expect(r.status, q).toBe(400);
+      expect(r.body.error, q).toBe('invalid query: limit: must be a whole number from 1 to 200');
+    }
+    const audit = await call(proc!.url, 'GET', '/prestamos/migration/audit?limit=501', { token: (await makeTokens(db)).admin });
+    expect(audit.body.error).toBe('invalid query: limit: must be a whole number from 1 to 500');
   });
 });

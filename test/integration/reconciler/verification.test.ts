@@ -79,7 +79,7 @@ describe('reconciler verification', () => {
     expect(v.body.lag.seconds).toBeGreaterThanOrEqual(0);
     expect(v.body.missing.loans.count + v.body.extra.loans.count + v.body.missing.payments.count + v.body.extra.payments.count).toBe(0);
 
-    const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+    const c = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
     expect(c.status).toBe(200);
     expect(c.body.consistent).toBe(true);
     expect(c.body.dataMatching.percent).toBe(100);
@@ -122,7 +122,7 @@ describe('reconciler verification', () => {
     await db.query(`UPDATE "PrestamoNew" SET principal = principal + 1, notes = 'tampered' WHERE id = $1`, [loan.id]);
     await db.query(`UPDATE "Junta" SET available_capital = available_capital + 7.5 WHERE id = $1`, [junta.id]);
     try {
-      const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+      const c = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
       expect(c.status).toBe(200);
       expect(c.body.consistent).toBe(false);
       expect(c.body.dataMatching.loans.mismatched).toBe(1);
@@ -160,7 +160,7 @@ describe('reconciler verification', () => {
     expect(fix.status).toBe(200);
     expect(fix.body.mode).toBe('snapshot request');
     expect(fix.body.comparison.exact).toBe(true);
-    const after = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+    const after = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
     expect(after.body.consistent).toBe(true);
   });
 
@@ -182,7 +182,7 @@ describe('reconciler verification', () => {
     expect(v.body.extra.loans).toMatchObject({ count: 1, ids: ['ghost-loan-1'], inFlight: 0 });
     expect(v.body.problems.join(' ')).toMatch(/1 loans missing/);
 
-    const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+    const c = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
     const problems = Object.fromEntries(c.body.mismatches.loans.map((x: { id: string; problem: string }) => [x.id, x.problem]));
     expect(problems).toMatchObject({ [gone.id]: 'missing', 'ghost-loan-1': 'extra' });
     expect(c.body.mismatches.payments.map((x: { id: string }) => x.id)).toContain(gonePayment.id);
@@ -212,7 +212,7 @@ describe('reconciler verification', () => {
     await db.query(`UPDATE "Prestamo" SET monto = monto + 3, "updatedAt" = now() WHERE id = $1`, [loan.id]);
     await db.query(`UPDATE "PagoPrestamo" SET monto = monto + 1, "updatedAt" = now() WHERE id = $1`, [payment.id]);
     try {
-      const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+      const c = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
       expect(c.status).toBe(200);
       expect(c.body.consistent).toBe(true);
       expect(c.body.dataMatching.loans.mismatched).toBe(0);
@@ -231,7 +231,7 @@ describe('reconciler verification', () => {
       expect(resume.body.paused).toBe(false);
     }
     await waitForCatchUp(db);
-    const c = await api('GET', '/prestamos/migration/consistency', { token: tokens.viewer });
+    const c = await api('GET', '/prestamos/migration/consistency?fresh=true', { token: tokens.viewer });
     expect(c.body.consistent).toBe(true);
     expect(c.body.inFlight.total).toBe(0);
     const one = await api('GET', `/prestamos/migration/loan/${encodeURIComponent(loan.id)}`, { token: tokens.viewer });
