@@ -50,6 +50,18 @@ export async function createTestDatabase(template: 'legacy' | 'migrated' | 'empt
       const a = new pg.Client({ connectionString: adminUrl });
       await a.connect();
       try {
+        // Connections still open are given the pool idle timeout (10 s) to close by themselves first:
+        // terminating a pooled connection of this test process that nobody listens to errors on would
+        // surface as an uncaught exception in the file. Then whatever is left is terminated.
+        const deadline = Date.now() + 12_000;
+        while (Date.now() < deadline) {
+          const r = await a.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
+            [name],
+          );
+          if (r.rows[0]!.n === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
         // Slots created in the database would keep it from being dropped.
         await a.query(
           `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
