@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedServer, freePort, type EmbeddedServer } from '../connectors/postgres/embedded-server.ts';
 import { migrate, runSqlFile, LEGACY_SCHEMA_FILE } from '../connectors/postgres/migrator.ts';
-import { startMigration } from '../services/orchestrator/migration-start.ts';
+import { startMigration } from '../services/reconciler/migration-starter.ts';
 import { silentLogger } from '../services/runtime/logger.ts';
 import { startApacheKafka, type ApacheKafka } from '../test/support/apache-kafka.ts';
 import { waitFor as pollUntil } from '../test/support/wait.ts';

@@ -14,7 +14,7 @@ import { waitUntilApplied } from '../runtime/control-plane.ts';
 import { startEmbeddedServer, type EmbeddedServer } from '../../connectors/postgres/embedded-server.ts';
 import { LEGACY_SCHEMA_FILE } from '../../connectors/postgres/migrator.ts';
 import { startProcess, type RunningProcess } from '../orchestrator/process-runner.ts';
-import { startMigration } from '../orchestrator/migration-start.ts';
+import { startMigration } from '../reconciler/migration-starter.ts';
 import { reconcilerRoutes } from '../reconciler/routes/index.ts';
 import { progress, RateSampler, type ProgressReport } from '../reconciler/progress.ts';
 import { consistency } from '../reconciler/verification.ts';

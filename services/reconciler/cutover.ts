@@ -17,7 +17,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ConflictError, errorMessage } from '../runtime/errors.ts';
 import { readControl, readPipeline } from '../runtime/control-plane.ts';
-import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 import { readLiveState, waitForSyncCatchUp } from './live-state.ts';
 import { consistency, type ConsistencyReport } from './verification.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
@@ -28,7 +28,7 @@ export interface CutoverOptions {
   pool: pg.Pool;
   logger: Logger;
   metrics?: Metrics;
-  pipeline?: RunningPipeline;
+  pipeline?: LocalPipeline;
   lockTimeoutMs: number;
   maxLagSeconds: number;
   /** how long the in-flight re-check may wait for the sync, in total */

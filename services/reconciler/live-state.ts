@@ -4,7 +4,7 @@
 // grows while heartbeats stop arriving); "unknown" when no sync is alive.
 import type pg from 'pg';
 import { readComponents, waitUntilApplied, type ComponentStatus } from '../runtime/control-plane.ts';
-import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -22,7 +22,7 @@ export interface LiveState {
   captureStreaming: boolean;
 }
 
-export async function readLiveState(db: Queryable, pipeline?: RunningPipeline): Promise<LiveState> {
+export async function readLiveState(db: Queryable, pipeline?: LocalPipeline): Promise<LiveState> {
   let components: ComponentStatus[] = [];
   try {
     components = await readComponents(db, COMPONENT_FRESH_SECONDS);

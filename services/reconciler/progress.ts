@@ -8,7 +8,7 @@ import { readControl, readPipeline, type ControlState, type PipelineRecord } fro
 import { slotStatus } from '../../connectors/postgres/replication-setup.ts';
 import { findCapturedTableProblems, describeCapturedTableProblem } from '../../connectors/postgres/captured-tables.ts';
 import { CAPTURED_TABLES, type CapturedTable } from '../domain/change-event.ts';
-import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 import { readLiveState, type LiveState } from './live-state.ts';
 
 export type Phase = 'not started' | 'snapshotting' | 'streaming' | 'cut over';
@@ -101,7 +101,7 @@ function throttlingOf(live: LiveState): Throttling {
 
 export interface ProgressOptions {
   pool: pg.Pool;
-  pipeline?: RunningPipeline;
+  pipeline?: LocalPipeline;
   sampler: RateSampler;
   errorRateThreshold: number;
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ConflictError, NotFoundError, ValidationError, errorMessage } from '../runtime/errors.ts';
 import { createSnapshotRequest } from '../runtime/control-plane.ts';
-import type { RunningPipeline } from '../orchestrator/pipeline.ts';
+import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 import { Applier, type PreparedChange } from '../sync/applier.ts';
 import * as store from '../sync/shadow-store.ts';
 import { ledgerCorrections, type Movement } from '../domain/ledger.ts';
@@ -39,7 +39,7 @@ export interface SingleLoanDeps {
   pool: pg.Pool;
   logger: Logger;
   metrics?: Metrics;
-  pipeline?: RunningPipeline;
+  pipeline?: LocalPipeline;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

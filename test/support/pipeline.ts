@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../../services/runtime/config.ts';
 import { appliedThrough, waitUntilApplied } from '../../services/runtime/control-plane.ts';
 import { silentLogger, createLogger, type Logger } from '../../services/runtime/logger.ts';
 import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
-import { startMigration } from '../../services/orchestrator/migration-start.ts';
+import { startMigration } from '../../services/reconciler/migration-starter.ts';
 import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { TestDatabase } from './database.ts';
 import { waitFor } from './wait.ts';

@@ -3,13 +3,13 @@
 import type { Request } from 'express';
 import type { Config } from '../../runtime/config.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import type { RunningPipeline } from '../../orchestrator/pipeline.ts';
+import type { LocalPipeline } from '../../runtime/local-pipeline.ts';
 
 export interface ReconcilerDeps {
   config: Config;
   databaseUrl: string;
   logger: Logger;
-  pipeline: RunningPipeline | undefined;
+  pipeline: LocalPipeline | undefined;
 }
 
 /** Who did it, as the audit log and the state tables record it: "<token name>#<token id>". */

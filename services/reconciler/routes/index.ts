@@ -2,7 +2,7 @@
 // and the test harness (test/support/pipeline.ts) both mount exactly this. /healthz, /readyz and
 // /metrics are added by every process (routes/health.ts).
 import type { RouteRegistrar } from '../http-app.ts';
-import { startMigration } from '../../orchestrator/migration-start.ts';
+import { startMigration } from '../migration-starter.ts';
 import { migrationStartRoutes } from './migration-start.ts';
 import { singleLoanRoutes } from './migration-single.ts';
 import { verificationRoutes } from './migration-verify.ts';

@@ -4,7 +4,7 @@
 import type { RouteRegistrar } from '../http-app.ts';
 import { mutation } from '../http-app.ts';
 import { parseBody, EMPTY_BODY } from '../validation.ts';
-import type { StartResult } from '../../orchestrator/migration-start.ts';
+import type { StartResult } from '../migration-starter.ts';
 import { ConflictError } from '../../runtime/errors.ts';
 import { SlotCreationTimeoutError } from '../../../connectors/postgres/replication-setup.ts';
 
