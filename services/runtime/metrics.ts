@@ -36,6 +36,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     consumerLag: new Gauge({ name: 'prestamos_cdc_consumer_lag_messages', help: 'Messages in the partition not yet applied', labelNames: ['topic', 'partition'], ...r }),
     offsetGaps: new Counter({ name: 'prestamos_cdc_offset_gaps_total', help: 'Times the consumed offsets skipped messages never applied (removed by retention); each starts a table re-sync', labelNames: ['topic'], ...r }),
     gapMessagesLost: new Counter({ name: 'prestamos_cdc_offset_gap_messages_total', help: 'Messages skipped by offset gaps', labelNames: ['topic'], ...r }),
+    offsetRestarts: new Counter({ name: 'prestamos_cdc_offset_restarts_total', help: 'Times a partition\'s offsets restarted below those the group applied (topic deleted and recreated, or broker data loss); each starts a table re-sync', labelNames: ['topic'], ...r }),
     applyBatchSeconds: new Histogram({ name: 'prestamos_cdc_apply_batch_duration_seconds', help: 'Duration of one apply transaction', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], ...r }),
     applyBatchSize: new Histogram({ name: 'prestamos_cdc_apply_batch_size', help: 'Events per apply transaction', buckets: [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000], ...r }),
     ledgerMovements: new Counter({ name: 'prestamos_cdc_ledger_movements_total', help: 'Capital movements appended, by type and direction', labelNames: ['type', 'direction'], ...r }),

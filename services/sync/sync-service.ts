@@ -17,7 +17,10 @@ import { ErrorRateWindow } from './error-rate.ts';
 import * as store from './shadow-store.ts';
 import { isTransientDbError } from '../../connectors/postgres/retry.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
-import type { FailedRecordInput, OffsetUpdate } from './shadow-store.ts';
+import type { FailedRecordInput } from './shadow-store.ts';
+import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRestart, type TrackedMessage } from './offset-tracker.ts';
+import { readAppliedOffsets, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import { isLsn } from '../domain/lsn.ts';
 
 export interface SyncConfig {
   applyBatchSize: number;
@@ -61,7 +64,9 @@ export interface SyncStatus {
   applied: number;
   failed: number;
   errorRatio: number;
-  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; at: string }[];
+  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; newGroup: boolean; at: string }[];
+  /** partitions whose offsets restarted below those the group applied (topic recreated, broker data loss) */
+  offsetRestarts: { topic: string; partition: number; recordedNext: string; restartAt: string; reason: string; at: string }[];
   lastError: string | null;
   /**
    * Commit time of the newest heartbeat applied on every partition this sync owns: every change
@@ -78,7 +83,6 @@ export class SyncService {
   private readonly o: SyncServiceOptions;
   private readonly applier: Applier;
   private readonly errorWindow: ErrorRateWindow;
-  private readonly nextOffsets = new Map<string, bigint | null>();
   private controlTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private controlPaused = false;
@@ -103,6 +107,7 @@ export class SyncService {
     failed: 0,
     errorRatio: 0,
     gaps: [],
+    offsetRestarts: [],
     lastError: null,
     lastHeartbeatAt: null,
     groupId: null,
@@ -113,6 +118,12 @@ export class SyncService {
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
     this.status.groupId = options.groupId;
+    // every series with known labels exists from the start
+    for (const topic of options.topicTables.keys()) {
+      options.metrics.offsetGaps.inc({ topic }, 0);
+      options.metrics.gapMessagesLost.inc({ topic }, 0);
+      options.metrics.offsetRestarts.inc({ topic }, 0);
+    }
   }
 
   getStatus(): SyncStatus {
@@ -122,6 +133,7 @@ export class SyncService {
       lagSeconds: this.currentLagSeconds(),
       lastHeartbeatAt: horizon === null ? null : new Date(horizon).toISOString(),
       gaps: [...this.status.gaps],
+      offsetRestarts: [...this.status.offsetRestarts],
     };
   }
 
@@ -243,28 +255,26 @@ export class SyncService {
   }
 
   async handleBatch(batch: IncomingBatch): Promise<void> {
-    const tp = `${batch.topic}\u0000${batch.partition}`;
-    let messages = batch.messages;
-    let gap: { fromOffset: string; toOffset: string } | null = null;
-    if (this.o.groupId !== null) {
-      if (!this.nextOffsets.has(tp)) this.nextOffsets.set(tp, await this.loadNextOffset(batch.topic, batch.partition));
-      const next = this.nextOffsets.get(tp)!;
-      if (next !== null) {
-        const alreadyApplied = messages.filter((m) => BigInt(m.origin!.offset) < next);
-        messages = messages.filter((m) => BigInt(m.origin!.offset) >= next);
-        // applied before a crash, offset not committed to Kafka then: nothing to do, but resolved so
-        // that the consumer moves past them
-        const lastApplied = alreadyApplied[alreadyApplied.length - 1]?.origin?.offset;
-        if (lastApplied !== undefined) batch.resolve?.(lastApplied);
-        const first = messages[0]?.origin?.offset;
-        if (first !== undefined && BigInt(first) > next) gap = { fromOffset: next.toString(), toOffset: (BigInt(first) - 1n).toString() };
+    let items: Item[] = [];
+    for (const message of batch.messages) items.push(await this.decode(message));
+    if (this.o.groupId !== null && items.length > 0) {
+      const applied = await readAppliedOffsets(this.o.pool, this.o.groupId, batch.topic, batch.partition);
+      const hw = batch.highWatermark === undefined ? null : BigInt(batch.highWatermark);
+      const plan = planBatch(applied, items.map(trackedOf), hw);
+      if (plan.restart) {
+        await this.handleRestart(batch, plan.restart);
+      } else {
+        // applied by some member of the group (before a crash, or before a rebalance moved the
+        // partition here): nothing to do, but resolved so that the consumer moves past them
+        const repeated = items.slice(0, plan.repeated);
+        items = items.slice(plan.repeated);
+        const lastRepeated = repeated[repeated.length - 1]?.message.origin?.offset;
+        if (lastRepeated !== undefined) batch.resolve?.(lastRepeated);
+        if (plan.gap && items.length > 0) await this.handleGap(batch, plan.gap);
       }
     }
-    if (messages.length === 0) return;
-    if (gap) await this.handleGap(batch, gap);
-
-    const items: Item[] = [];
-    for (const message of messages) items.push(await this.decode(message));
+    if (items.length === 0) return;
+    const messages = items.map((i) => i.message);
 
     // Row changes are applied in batches; markers and truncates in stream order between them. After
     // each committed part its offsets are resolved; a stopping source ends the batch there.
@@ -302,45 +312,70 @@ export class SyncService {
     }
   }
 
-  private async loadNextOffset(topic: string, partition: number): Promise<bigint | null> {
-    const r = await this.o.pool.query<{ next_offset: string }>(
-      `SELECT next_offset::text FROM prestamos_cdc.consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3`,
-      [this.o.groupId, topic, partition],
-    );
-    return r.rows[0] ? BigInt(r.rows[0].next_offset) : null;
+  /**
+   * Messages that no member of the group applied are gone (retention): said loudly, and the table is
+   * re-synced — once the record, read again under its lock, confirms that nobody applied them meanwhile.
+   */
+  private async handleGap(batch: IncomingBatch, gap: OffsetGap): Promise<void> {
+    const table = this.o.topicTables.get(batch.topic);
+    await this.applier.transaction(async (client) => {
+      const now = await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
+      const open = remainingGap(gap, now);
+      if (!open) {
+        this.o.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
+        return;
+      }
+      const lost = open.toOffset - open.fromOffset + 1n;
+      const range = { fromOffset: open.fromOffset.toString(), toOffset: open.toOffset.toString() };
+      this.o.metrics.offsetGaps.inc({ topic: batch.topic });
+      this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
+      this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...range, newGroup: open.newGroup, at: new Date().toISOString() });
+      if (this.status.gaps.length > 20) this.status.gaps.shift();
+      const why = open.newGroup
+        ? `the consumer group ${this.o.groupId} never applied from this partition, whose oldest messages retention removed`
+        : 'messages were removed from Kafka before any member of the group applied them';
+      this.o.logger.error(
+        { topic: batch.topic, partition: batch.partition, ...range, lostMessages: lost.toString(), newGroup: open.newGroup, resync: table ?? null },
+        `offset gap: ${why}; re-syncing the table by snapshot`,
+      );
+      if (table) await this.resyncTable(client, table, `offset gap on ${batch.topic}[${batch.partition}] offsets ${range.fromOffset}..${range.toOffset} (${lost} messages never applied${open.newGroup ? '; a new consumer group on a topic retention had trimmed' : ''})`);
+    });
   }
 
-  private async handleGap(batch: IncomingBatch, gap: { fromOffset: string; toOffset: string }): Promise<void> {
-    const lost = BigInt(gap.toOffset) - BigInt(gap.fromOffset) + 1n;
+  /**
+   * The partition's offsets are not the ones the group applied (topic deleted and recreated, broker
+   * data loss): said loudly, the record restarts at this batch, which is applied whole, and the table is
+   * re-synced (what the old topic held unapplied is gone).
+   */
+  private async handleRestart(batch: IncomingBatch, restart: OffsetRestart): Promise<void> {
     const table = this.o.topicTables.get(batch.topic);
-    this.o.metrics.offsetGaps.inc({ topic: batch.topic });
-    this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
-    this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...gap, at: new Date().toISOString() });
-    if (this.status.gaps.length > 20) this.status.gaps.shift();
+    this.o.metrics.offsetRestarts.inc({ topic: batch.topic });
+    this.status.offsetRestarts.push({ topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, at: new Date().toISOString() });
+    if (this.status.offsetRestarts.length > 20) this.status.offsetRestarts.shift();
     this.o.logger.error(
-      { topic: batch.topic, partition: batch.partition, ...gap, lostMessages: lost.toString(), resync: table ?? null },
-      'offset gap: messages were removed from Kafka before they were applied; re-syncing the table by snapshot',
+      { topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, resync: table ?? null },
+      'offsets restarted below those the group applied: the topic was recreated or the broker lost data; applying it from here and re-syncing the table by snapshot',
     );
-    if (table) {
-      await this.applier.transaction(async (client) => {
-        // serialise gap handling: one waiting re-sync per table
-        await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
-        const { id } = await requestTableResync(
-          client,
-          table,
-          `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
-          `sync ${this.o.instance}`,
-        );
-        // Chunks of this table whose markers may have been among the lost messages would never
-        // complete (and would hold the snapshot back): the re-sync covers their rows.
-        const superseded = await client.query(
-          `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
-            WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING id`,
-          [table, id],
-        );
-        if (superseded.rowCount) this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
-      });
-    }
+    await this.applier.transaction(async (client) => {
+      await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
+      await restartAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, restart.restartAt);
+      if (table) await this.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
+    });
+  }
+
+  /** One waiting re-sync of the table; chunks whose markers may be among the lost messages are superseded by it. */
+  private async resyncTable(client: store.Client, table: CapturedTable, reason: string): Promise<void> {
+    // serialise gap handling: one waiting re-sync per table
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
+    const { id } = await requestTableResync(client, table, reason, `sync ${this.o.instance}`);
+    // Chunks of this table whose markers may have been among the lost messages would never
+    // complete (and would hold the snapshot back): the re-sync covers their rows.
+    const superseded = await client.query(
+      `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
+        WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING id`,
+      [table, id],
+    );
+    if (superseded.rowCount) this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
@@ -358,18 +393,13 @@ export class SyncService {
   }
 
   private offsetUpdate(batch: IncomingBatch, items: Item[]): OffsetUpdate[] {
-    const last = items[items.length - 1]?.message.origin;
-    if (this.o.groupId === null || !last) return [];
+    if (this.o.groupId === null || items.length === 0 || !items[0]!.message.origin) return [];
     let heartbeatAt: string | null = null;
     for (const i of items) {
       if (i.event?.kind === 'heartbeat' && (heartbeatAt === null || i.event.position.commitTime > heartbeatAt)) heartbeatAt = i.event.position.commitTime;
     }
-    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: (BigInt(last.offset) + 1n).toString(), heartbeatAt }];
-  }
-
-  private committedThrough(batch: IncomingBatch, items: Item[]): void {
-    const last = items[items.length - 1]?.message.origin;
-    if (this.o.groupId !== null && last) this.nextOffsets.set(`${batch.topic}\u0000${batch.partition}`, BigInt(last.offset) + 1n);
+    const through = appliedThrough(items.map(trackedOf));
+    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: through.nextOffset.toString(), appliedLsn: through.appliedLsn, heartbeatAt }];
   }
 
   private failedRecord(item: Item, error: string, code: string): FailedRecordInput {
@@ -402,7 +432,7 @@ export class SyncService {
       for (const id of new Set(outcome.loansToResync)) {
         await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.o.instance}` });
       }
-      await store.saveOffsets(client, offsets);
+      await saveAppliedOffsets(client, offsets);
     };
     try {
       if (failed.length > 0) await this.o.deadLetter?.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
@@ -434,7 +464,6 @@ export class SyncService {
       failed = [...failed, ...isolated];
       await this.applier.transaction(record);
     }
-    this.committedThrough(batch, items);
     if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
@@ -493,7 +522,7 @@ export class SyncService {
           const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
           await this.applier.applyChanges(client, deletes);
           after = keys[keys.length - 1] ?? after;
-          if (keys.length < this.o.config.applyBatchSize) await store.saveOffsets(client, offsets);
+          if (keys.length < this.o.config.applyBatchSize) await saveAppliedOffsets(client, offsets);
           return keys.length < this.o.config.applyBatchSize;
         });
         if (done) break;
@@ -502,10 +531,9 @@ export class SyncService {
     } else if (e.kind === 'chunk-end') {
       await this.applier.transaction(async (client) => {
         await this.applyChunkEnd(client, batch, e);
-        await store.saveOffsets(client, offsets);
+        await saveAppliedOffsets(client, offsets);
       });
     }
-    this.committedThrough(batch, [item]);
     this.afterCommit(batch, [item], 0, 1);
   }
 
@@ -575,6 +603,12 @@ export class SyncService {
       [requestId],
     );
   }
+}
+
+/** A message as the offset rules see it: its offset and, when decoded, its source LSN. */
+function trackedOf(item: Item): TrackedMessage {
+  const lsn = item.event?.position.lsn;
+  return { offset: BigInt(item.message.origin!.offset), lsn: typeof lsn === 'string' && isLsn(lsn) ? lsn : null };
 }
 
 export function topicTablesFor(topicOf: (table: CapturedTable) => string): Map<string, CapturedTable> {
