@@ -28,6 +28,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     eventsApplied: new Counter({ name: 'prestamos_cdc_events_applied_total', help: 'Change events applied (including those the version guard found already applied), by table and op', labelNames: ['table', 'op'], ...r }),
     eventsSkippedStale: new Counter({ name: 'prestamos_cdc_events_stale_total', help: 'Change events older than what the shadow row holds (redelivery, replay): changed nothing', labelNames: ['table'], ...r }),
     applyErrors: new Counter({ name: 'prestamos_cdc_apply_errors_total', help: 'Messages that could not be applied, by reason', labelNames: ['reason'], ...r }),
+    applyAttemptsFailed: new Counter({ name: 'prestamos_cdc_apply_attempts_failed_total', help: 'Apply attempts of a batch that failed other than on a transient database error, by step (dead_letter, rows, truncate, snapshot_marker, batch); after APPLY_MAX_ATTEMPTS at the same position the apply pauses', labelNames: ['step'], ...r }),
     applyRetries: new Counter({ name: 'prestamos_cdc_apply_retries_total', help: 'Apply transactions retried after a transient database error, by SQLSTATE', labelNames: ['code'], ...r }),
     deadLetters: new Counter({ name: 'prestamos_cdc_dead_letter_total', help: 'Messages sent to the dead-letter topic / failed-records table', ...r }),
     failedRecordsOpen: new Gauge({ name: 'prestamos_cdc_failed_records', help: 'Failed records not yet resolved', ...r }),

@@ -24,6 +24,8 @@ import { isLsn } from '../domain/lsn.ts';
 
 export interface SyncConfig {
   applyBatchSize: number;
+  /** failed attempts at the same batch position (other than transient database errors) before the apply pauses */
+  maxApplyAttempts: number;
   heartbeatIntervalMs: number;
   errorRate: { threshold: number; windowSeconds: number; minEvents: number };
   throttle: { sourceLoadQuery: string | undefined; sourceLoadThreshold: number | undefined };
@@ -79,6 +81,21 @@ export interface SyncStatus {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The steps of an apply whose failure is retried a bounded number of times before the apply pauses. */
+const APPLY_STEPS = ['dead_letter', 'rows', 'truncate', 'snapshot_marker', 'batch'] as const;
+type ApplyStep = (typeof APPLY_STEPS)[number];
+
+/** A step of the apply that failed (not transiently): the batch is retried, then the apply pauses. */
+class ApplyStepError extends Error {
+  readonly step: ApplyStep;
+  override readonly cause: unknown;
+  constructor(step: ApplyStep, cause: unknown) {
+    super(`${step}: ${errorMessage(cause)}`);
+    this.step = step;
+    this.cause = cause;
+  }
+}
+
 export class SyncService {
   private readonly o: SyncServiceOptions;
   private readonly applier: Applier;
@@ -95,6 +112,8 @@ export class SyncService {
   private lastEventLagMs = 0;
   private stopping = false;
   private inflightBatch: Promise<void> | null = null;
+  /** partition → failed attempts at the same position (bounded: APPLY_MAX_ATTEMPTS, then the apply pauses) */
+  private readonly attempts = new Map<string, { position: string; count: number }>();
   private readonly status: SyncStatus = {
     state: 'starting',
     paused: false,
@@ -124,6 +143,7 @@ export class SyncService {
       options.metrics.gapMessagesLost.inc({ topic }, 0);
       options.metrics.offsetRestarts.inc({ topic }, 0);
     }
+    for (const step of APPLY_STEPS) options.metrics.applyAttemptsFailed.inc({ step }, 0);
   }
 
   getStatus(): SyncStatus {
@@ -197,7 +217,10 @@ export class SyncService {
       const control = await readControl(this.o.pool);
       if (control.paused !== this.controlPaused) {
         this.controlPaused = control.paused;
-        if (!control.paused) this.errorWindow.reset();
+        if (!control.paused) {
+          this.errorWindow.reset();
+          this.attempts.clear();
+        }
         this.o.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
       }
       this.status.paused = control.paused;
@@ -245,13 +268,73 @@ export class SyncService {
   private async guardedBatch(batch: IncomingBatch): Promise<void> {
     // stopping: leave it unapplied and unresolved; it is delivered again to whoever consumes next
     if (this.stopping) return;
-    const p = this.handleBatch({ ...batch, shouldStop: () => this.stopping || (batch.shouldStop?.() ?? false) });
+    let resolvedThrough: string | null = null;
+    const tracked: IncomingBatch = {
+      ...batch,
+      shouldStop: () => this.stopping || (batch.shouldStop?.() ?? false),
+      resolve: batch.resolve && ((offset) => {
+        resolvedThrough = offset;
+        batch.resolve!(offset);
+      }),
+    };
+    const p = this.handleBatch(tracked);
     this.inflightBatch = p;
     try {
       await p;
+      this.attempts.delete(`${batch.topic}\u0000${batch.partition}`);
+    } catch (err) {
+      await this.batchFailed(batch, resolvedThrough, err);
     } finally {
       if (this.inflightBatch === p) this.inflightBatch = null;
     }
+  }
+
+  /**
+   * A batch that failed on something other than a transient database error (a dead-letter send, a
+   * truncate or a snapshot marker the database refuses…) is retried with a short backoff; after
+   * APPLY_MAX_ATTEMPTS failed attempts at the same position the apply pauses, with the reason in the
+   * shared control row (API), the log and the metrics. A transient database error is retried as before
+   * (readiness and prestamos_cdc_apply_retries_total say so). Kafka: the unresolved rest of the batch is
+   * fetched again; inline, the error goes back to the capture, which publishes the batch again.
+   */
+  private async batchFailed(batch: IncomingBatch, resolvedThrough: string | null, err: unknown): Promise<void> {
+    if (this.stopping || isTransientDbError(err)) throw err;
+    const step = err instanceof ApplyStepError ? err.step : 'batch';
+    const cause = err instanceof ApplyStepError ? err.cause : err;
+    const tp = `${batch.topic}\u0000${batch.partition}`;
+    const first = batch.messages[0];
+    const position = resolvedThrough !== null
+      ? (BigInt(resolvedThrough) + 1n).toString()
+      : first?.origin?.offset ?? (first?.event ? `${first.event.position.lsn}` : 'unknown');
+    const previous = this.attempts.get(tp);
+    const attempt = previous && previous.position === position ? previous.count + 1 : 1;
+    this.attempts.set(tp, { position, count: attempt });
+    this.o.metrics.applyAttemptsFailed.inc({ step });
+    const where = `${batch.topic}[${batch.partition}] at ${batch.messages[0]?.origin ? 'offset ' : 'position '}${position}`;
+    const max = this.o.config.maxApplyAttempts;
+    this.status.lastError = `${step} failed on ${where} (attempt ${attempt} of ${max}): ${errorMessage(cause)}`;
+    this.o.logger.error({ step, topic: batch.topic, partition: batch.partition, position, attempt, maxAttempts: max, err: errorMessage(cause) }, 'apply step failed; the batch is retried');
+    if (attempt >= max) {
+      this.pauseApply(`apply stuck: ${step} failed ${attempt} times on ${where}: ${errorMessage(cause)}`.slice(0, 2000), 'apply paused: a step keeps failing on the same batch');
+      this.attempts.delete(tp);
+    } else {
+      await sleep(Math.min(5000, 250 * 2 ** (attempt - 1)));
+    }
+    // inline: nothing of the batch may be acknowledged; Kafka: its unresolved part is fetched again
+    if (!batch.resolve) throw err;
+  }
+
+  /** Pauses the apply (shared control row, metric, status, log) unless it is paused already. */
+  private pauseApply(reason: string, logMessage: string): void {
+    if (this.controlPaused) return;
+    this.controlPaused = true;
+    this.o.source.pause();
+    this.sourcePaused = true;
+    this.status.paused = true;
+    this.status.pausedReason = reason;
+    this.o.metrics.paused.set(1);
+    this.o.logger.error({ reason }, logMessage);
+    void setPaused(this.o.pool, true, reason, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
   }
 
   async handleBatch(batch: IncomingBatch): Promise<void> {
@@ -277,39 +360,53 @@ export class SyncService {
     const messages = items.map((i) => i.message);
 
     // Row changes are applied in batches; markers and truncates in stream order between them. After
-    // each committed part its offsets are resolved; a stopping source ends the batch there.
+    // each committed part its offsets are resolved; a stopping source ends the batch there, and so
+    // does a pause (the error rate crossed at a message of the part ends the part at that message).
     const resolveThrough = (upTo: Item[]) => {
       const last = upTo[upTo.length - 1]?.message.origin?.offset;
       if (last !== undefined) batch.resolve?.(last);
     };
     let rows: Item[] = [];
+    /** applies the rows held; false when the batch must stop here (paused) */
+    const flush = async (): Promise<boolean> => {
+      const done = await this.applyRows(batch, rows);
+      resolveThrough(rows.slice(0, done));
+      const whole = done === rows.length;
+      rows = [];
+      return whole && !this.controlPaused;
+    };
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const e = item.event;
       const special = e !== null && (e.kind === 'chunk-end' || e.kind === 'truncate');
       if (special) {
-        await this.applyRows(batch, rows);
-        resolveThrough(rows);
-        rows = [];
+        if (!(await flush())) return this.interrupted(batch);
         await this.applySpecial(batch, item);
         resolveThrough([item]);
+        if (this.controlPaused) return this.interrupted(batch);
       } else {
         rows.push(item);
         if (rows.length >= this.o.config.applyBatchSize) {
-          await this.applyRows(batch, rows);
-          resolveThrough(rows);
-          rows = [];
+          if (!(await flush())) return this.interrupted(batch);
           await batch.heartbeat?.();
         }
       }
       if (batch.shouldStop?.() && rows.length === 0) return;
     }
-    await this.applyRows(batch, rows);
-    resolveThrough(rows);
+    if (!(await flush())) return this.interrupted(batch);
     if (batch.highWatermark !== undefined && messages.length > 0) {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
       this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     }
+  }
+
+  /**
+   * The apply paused in the middle of a batch. Kafka: what was applied is resolved, the rest is fetched
+   * again after the resume. Inline nothing of a batch may be acknowledged unless all of it was applied:
+   * the capture gets an error and publishes it again (the applied part then changes nothing).
+   */
+  private interrupted(batch: IncomingBatch): void {
+    if (!batch.resolve) throw new Error(`apply paused in the middle of a batch (${this.status.pausedReason ?? 'paused'}); its rest is delivered again after the resume`);
   }
 
   /**
@@ -419,50 +516,66 @@ export class SyncService {
     };
   }
 
-  private async applyRows(batch: IncomingBatch, items: Item[]): Promise<void> {
-    if (items.length === 0) return;
+  /**
+   * Applies a run of row changes (and poisons) in one transaction; returns how many of `items` it
+   * processed: all of them, or — when the error rate crosses its threshold at one of them — those up to
+   * and including that message (the apply then pauses; the rest is applied after the resume).
+   */
+  private async applyRows(batch: IncomingBatch, all: Item[]): Promise<number> {
+    if (all.length === 0) return 0;
     const t0 = process.hrtime.bigint();
-    const poisons = items.filter((i) => i.poison !== null);
-    const changes = items.filter((i) => i.prepared !== null);
-    let failed: { item: Item; error: string; code: string }[] = poisons.map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
+    // a message known to fail before anything is applied: the part ends where the rate would cross
+    let items = this.untilErrorRateCrossed(all, (i) => i.poison !== null);
+    let failed: { item: Item; error: string; code: string }[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
     let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
-    const offsets = this.offsetUpdate(batch, items);
     const record = async (client: store.Client) => {
       await store.insertFailedRecords(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)));
       for (const id of new Set(outcome.loansToResync)) {
         await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.o.instance}` });
       }
-      await saveAppliedOffsets(client, offsets);
+      await saveAppliedOffsets(client, this.offsetUpdate(batch, items));
     };
     try {
-      if (failed.length > 0) await this.o.deadLetter?.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.sendDeadLetters(failed);
       await this.applier.transaction(async (client) => {
-        outcome = await this.applier.applyChanges(client, changes.map((c) => c.prepared!));
+        outcome = await this.applier.applyChanges(client, items.filter((c) => c.prepared !== null).map((c) => c.prepared!));
         await record(client);
       });
     } catch (err) {
       // The database unreachable or busy beyond the retries: nothing was applied; the batch comes again.
-      if (isTransientDbError(err)) throw err;
-      // A message the database refuses (not a transient error): find it by applying one at a time.
+      if (isTransientDbError(err) || err instanceof ApplyStepError) throw err;
+      // A message the database refuses (not a transient error): find it by applying one at a time, in
+      // stream order, judging the error rate after each.
       this.o.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
       const isolated: { item: Item; error: string; code: string }[] = [];
+      const counted: boolean[] = [];
       outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] };
-      for (const item of changes) {
-        try {
-          const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
-          outcome.applied += one.applied;
-          outcome.stale += one.stale;
-          outcome.movements += one.movements;
-          outcome.loansToResync.push(...one.loansToResync);
-        } catch (e) {
-          if (isTransientDbError(e)) throw e;
-          const code = (e as { code?: string }).code;
-          isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
+      for (let k = 0; k < items.length; k++) {
+        const item = items[k]!;
+        if (item.poison) counted.push(true);
+        else if (item.prepared) {
+          try {
+            const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
+            outcome.applied += one.applied;
+            outcome.stale += one.stale;
+            outcome.movements += one.movements;
+            outcome.loansToResync.push(...one.loansToResync);
+            counted.push(false);
+          } catch (e) {
+            if (isTransientDbError(e)) throw e;
+            const code = (e as { code?: string }).code;
+            isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
+            counted.push(true);
+          }
+        } else continue;
+        if (this.errorWindow.firstBreach(counted) === counted.length - 1) {
+          items = items.slice(0, k + 1);
+          break;
         }
       }
-      await this.o.deadLetter?.send(isolated.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.sendDeadLetters(isolated);
       failed = [...failed, ...isolated];
-      await this.applier.transaction(record);
+      await this.transactionStep('rows', record);
     }
     if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
@@ -471,8 +584,36 @@ export class SyncService {
       this.o.metrics.deadLetters.inc();
       this.o.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
     }
+    if (items.length < all.length) this.pauseApply(this.errorWindow.breach() ?? 'error rate above the threshold', 'apply paused: error rate above the rollback threshold of the operators\' guide');
     this.o.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     this.o.metrics.applyBatchSize.observe(items.length);
+    return items.length;
+  }
+
+  /** The leading items up to the one at which the error rate would cross its threshold (all when none). */
+  private untilErrorRateCrossed(items: Item[], fails: (i: Item) => boolean): Item[] {
+    const counted = items.map((i, index) => ({ i, index })).filter(({ i }) => i.poison !== null || i.prepared !== null);
+    const at = this.errorWindow.firstBreach(counted.map(({ i }) => fails(i)));
+    return at === null ? items : items.slice(0, counted[at]!.index + 1);
+  }
+
+  private async sendDeadLetters(failed: { item: Item; error: string; code: string }[]): Promise<void> {
+    if (failed.length === 0 || !this.o.deadLetter) return;
+    try {
+      await this.o.deadLetter.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+    } catch (err) {
+      throw new ApplyStepError('dead_letter', err);
+    }
+  }
+
+  /** A transaction of one apply step; a failure other than a transient one is that step's. */
+  private async transactionStep<T>(step: ApplyStep, fn: (client: store.Client) => Promise<T>): Promise<T> {
+    try {
+      return await this.applier.transaction(fn);
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      throw new ApplyStepError(step, err);
+    }
   }
 
   private afterCommit(batch: IncomingBatch, items: Item[], failed: number, processedOk: number): void {
@@ -498,16 +639,7 @@ export class SyncService {
     this.status.lastAppliedAt = new Date(now).toISOString();
     this.errorWindow.record(processedOk + failed, failed, now);
     const breach = this.errorWindow.breach(now);
-    if (breach && !this.controlPaused) {
-      this.controlPaused = true;
-      this.o.source.pause();
-      this.sourcePaused = true;
-      this.status.paused = true;
-      this.status.pausedReason = breach;
-      this.o.metrics.paused.set(1);
-      this.o.logger.error({ reason: breach }, 'apply paused: error rate above the rollback threshold of the operators\' guide');
-      void setPaused(this.o.pool, true, breach, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
-    }
+    if (breach) this.pauseApply(breach, 'apply paused: error rate above the rollback threshold of the operators\' guide');
   }
 
   private async applySpecial(batch: IncomingBatch, item: Item): Promise<void> {
@@ -517,7 +649,7 @@ export class SyncService {
       const version = versionOfPosition(e.position);
       let after: string | null = null;
       for (;;) {
-        const done = await this.applier.transaction(async (client) => {
+        const done = await this.transactionStep('truncate', async (client) => {
           const keys = await this.applier.liveKeys(client, e.table, after, this.o.config.applyBatchSize);
           const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
           await this.applier.applyChanges(client, deletes);
@@ -529,7 +661,7 @@ export class SyncService {
       }
       this.o.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
     } else if (e.kind === 'chunk-end') {
-      await this.applier.transaction(async (client) => {
+      await this.transactionStep('snapshot_marker', async (client) => {
         await this.applyChunkEnd(client, batch, e);
         await saveAppliedOffsets(client, offsets);
       });
