@@ -1,5 +1,5 @@
 // Shared helpers of the benchmarks: arguments, the machine description, PostgreSQL servers and
-// databases started for the run, the kcat mock broker, prestamos-cdc processes started as children
+// databases started for the run, an Apache Kafka broker (KRaft, one node), prestamos-cdc processes started as children
 // (`node cli/main.ts run --inline | capture | sync`), their /metrics, peak memory from /proc, and the
 // JSON result files. Everything a benchmark starts it stops itself, by the PID it started.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -13,14 +13,14 @@ import { startEmbeddedServer, freePort, type EmbeddedServer } from '../connector
 import { migrate, runSqlFile, LEGACY_SCHEMA_FILE } from '../connectors/postgres/migrator.ts';
 import { startMigration } from '../services/orchestrator/migration-start.ts';
 import { silentLogger } from '../services/runtime/logger.ts';
-import { startTestKafka, type TestKafka } from '../test/support/kafka-broker.ts';
+import { startApacheKafka, type ApacheKafka } from '../test/support/apache-kafka.ts';
 import { waitFor as pollUntil } from '../test/support/wait.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
 export const PGBENCH = process.env.PGBENCH ?? '/usr/lib/postgresql/15/bin/pgbench';
 
-export { freePort, type EmbeddedServer, type TestKafka };
+export { freePort, type EmbeddedServer, type ApacheKafka };
 
 // ---- arguments ------------------------------------------------------------------------------------
 
@@ -166,9 +166,9 @@ export function isConsistent(c: { prestamo: number; pago: number; ledger: number
 
 // ---- Kafka ----------------------------------------------------------------------------------------
 
-/** librdkafka's mock cluster (Debian's kcat), stopped by its PID. */
-export function startKafka(): Promise<TestKafka> {
-  return startTestKafka();
+/** An Apache Kafka broker of the run's own (test/support/apache-kafka.ts), stopped by its PID. */
+export function startKafka(): Promise<ApacheKafka> {
+  return startApacheKafka({ heap: '1g' });
 }
 
 // ---- prestamos-cdc as child processes -------------------------------------------------------------
@@ -274,7 +274,7 @@ export function cdcEnv(o: SpawnPipelineOptions): Record<string, string> {
     KAFKA_GROUP_ID: o.names.groupId,
     LOG_LEVEL: 'warn',
     HEARTBEAT_INTERVAL_MS: '1000',
-    ...(o.mode === 'kafka' ? { KAFKA_BROKERS: o.brokers!.join(',') } : {}),
+    ...(o.mode === 'kafka' ? { KAFKA_BROKERS: o.brokers!.join(','), KAFKA_REPLICATION_FACTOR: '1' } : {}),
     ...(o.env ?? {}),
   };
 }
@@ -461,7 +461,7 @@ export async function writeResult(result: BenchResult): Promise<string> {
 }
 
 /** Cleanups registered while a benchmark runs, run in reverse order even when it fails. */
-/** The mock broker when one of `modes` is Kafka (stopped by `cleanup`); its bootstrap addresses. */
+/** An Apache Kafka broker when one of `modes` is Kafka (stopped by `cleanup`); its bootstrap addresses. */
 export async function startKafkaIfNeeded(modes: readonly BenchMode[], cleanup: Cleanup): Promise<string[] | undefined> {
   if (!modes.includes('kafka')) return undefined;
   const kafka = await startKafka();

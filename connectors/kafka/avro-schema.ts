@@ -7,7 +7,46 @@ import type { RawRow } from '../../services/domain/change-event.ts';
 
 const AVRO_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export type AvroColumnType = 'string' | 'int' | 'boolean';
+export type AvroColumnType = 'string' | 'int' | 'long' | 'boolean';
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+/** A row value that the topic's current Avro schema cannot carry without loss. */
+export class UnencodableValueError extends Error {
+  readonly column: string;
+  constructor(column: string, message: string) {
+    super(message);
+    this.name = 'UnencodableValueError';
+    this.column = column;
+  }
+}
+
+/**
+ * The value a column of type `type` carries for `v`, or the wider type the column must evolve to
+ * (Avro promotes int to long, so that evolution is backward compatible), or an error when neither
+ * works without loss. A column whose type changed on the source (int4 → int8 arrives as exact text)
+ * reaches here with a value of another JS type.
+ */
+export function fitValue(column: string, type: AvroColumnType, v: unknown): { value: unknown } | { widenTo: 'long' } {
+  if (v === null || v === undefined) return { value: null };
+  switch (type) {
+    case 'string':
+      return { value: typeof v === 'string' ? v : String(v) };
+    case 'boolean':
+      if (typeof v === 'boolean') return { value: v };
+      throw new UnencodableValueError(column, `column ${column} is boolean in the topic's Avro schema but the row has ${JSON.stringify(v)}`);
+    case 'int':
+    case 'long': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d{1,20}$/.test(v) ? Number(v) : NaN;
+      if (!Number.isSafeInteger(n) || (typeof v === 'string' && String(n) !== v.replace(/^(-?)0+(?=\d)/, '$1'))) {
+        throw new UnencodableValueError(column, `column ${column} is ${type} in the topic's Avro schema but the row has ${JSON.stringify(v)}, which no Avro integer carries exactly`);
+      }
+      if (type === 'int' && (n < INT32_MIN || n > INT32_MAX)) return { widenTo: 'long' };
+      return { value: n };
+    }
+  }
+}
 
 /**
  * The Avro type of every column the project knows, per table. Money and timestamps are strings (exact
@@ -90,11 +129,24 @@ function rowRecord(row: RawRow | null, columns: { name: string; type: AvroColumn
   if (!row) return null;
   const out: Record<string, unknown> = {};
   for (const c of columns) {
-    const v = row[c.name] ?? null;
-    // a column the project does not know travels as text
-    out[c.name] = v === null ? null : c.type === 'string' && typeof v !== 'string' ? String(v) : v;
+    const fitted = fitValue(c.name, c.type, row[c.name] ?? null);
+    if ('widenTo' in fitted) throw new UnencodableValueError(c.name, `column ${c.name} must be widened to ${fitted.widenTo} first`);
+    out[c.name] = fitted.value;
   }
   return out;
+}
+
+/** Columns that must change type (int → long) for the rows of an envelope to fit. */
+export function columnsToWiden(envelope: Envelope, columns: { name: string; type: AvroColumnType }[]): string[] {
+  const out = new Set<string>();
+  for (const row of [envelope.before, envelope.after]) {
+    if (!row) continue;
+    for (const c of columns) {
+      const fitted = fitValue(c.name, c.type, row[c.name] ?? null);
+      if ('widenTo' in fitted) out.add(c.name);
+    }
+  }
+  return [...out];
 }
 
 export function toAvroRecord(envelope: Envelope, columns: { name: string; type: AvroColumnType }[]): Record<string, unknown> {

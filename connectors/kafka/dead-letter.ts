@@ -1,5 +1,6 @@
 // The dead-letter topic: a message that could not be applied is copied there as it was received, with
-// its origin and the error in headers, before its offset is committed.
+// its origin and the error in headers, before its offset is committed. The topic is created at start
+// with the table topics (topic-admin.ts); the producer is idempotent, like the capture's.
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { DeadLetterSink, MessageOrigin } from '../../services/domain/ports.ts';
 import { deadLetterTopic } from './envelope.ts';
@@ -10,7 +11,7 @@ export class KafkaDeadLetterSink implements DeadLetterSink {
   private connected = false;
 
   constructor(options: { kafka: Kafka; prefix: string }) {
-    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.producer = options.kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     this.topic = deadLetterTopic(options.prefix);
   }
 

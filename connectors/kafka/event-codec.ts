@@ -7,7 +7,9 @@ import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventDecoder, IncomingMessage } from '../../services/domain/ports.ts';
 import { ValidationError } from '../../services/runtime/errors.ts';
 import { fromEnvelope, toEnvelope, type Envelope } from './envelope.ts';
-import { avroNameOk, avroSchemaFor, fromAvroRecord, toAvroRecord, KNOWN_COLUMNS, type AvroColumnType } from './avro-schema.ts';
+import { avroNameOk, avroSchemaFor, columnsToWiden, fromAvroRecord, toAvroRecord, KNOWN_COLUMNS, UnencodableValueError, type AvroColumnType } from './avro-schema.ts';
+
+export { UnencodableValueError };
 
 export interface EncodedEvent {
   key: string | null;
@@ -47,6 +49,10 @@ function decodeJson(value: Buffer | null): ChangeEvent {
  * table (see KNOWN_COLUMNS) and for every other column seen so far; a row with a new column (an ALTER
  * TABLE … ADD COLUMN on the legacy table) registers a new version whose added field defaults to null,
  * which the registry accepts as backward compatible. Columns absent from a row travel as null.
+ * A known column whose type changed on the source is evolved where Avro allows it without loss (an
+ * integer beyond 32 bits: int → long, a promotion the registry accepts as backward compatible); a value
+ * no version can carry exactly throws UnencodableValueError, which the publisher routes to the failed
+ * records so that the stream goes on (never a retry loop on the same event).
  */
 export class AvroEventCodec implements EventEncoder, EventDecoder {
   private readonly registry: SchemaRegistry;
@@ -68,8 +74,12 @@ export class AvroEventCodec implements EventEncoder, EventDecoder {
     let current = this.schemas.get(topic);
     const known = current?.columns ?? Object.entries(KNOWN_COLUMNS[envelope.source.table] ?? {}).map(([name, type]) => ({ name, type }));
     const added = seen.filter((n) => !known.some((c) => c.name === n));
-    if (!current || added.length > 0) {
-      const columns = [...known, ...added.map((name) => ({ name, type: 'string' as const }))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const widened = columnsToWiden(envelope, known);
+    if (!current || added.length > 0 || widened.length > 0) {
+      const columns = [
+        ...known.map((c) => (widened.includes(c.name) ? { name: c.name, type: 'long' as const } : c)),
+        ...added.map((name) => ({ name, type: 'string' as const })),
+      ].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const registered = await this.registry.register(
         { type: 'AVRO' as never, schema: JSON.stringify(avroSchemaFor(topic, columns)) },
         { subject: `${topic}-value` },

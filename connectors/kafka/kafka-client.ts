@@ -1,8 +1,10 @@
 // kafkajs client with its logs routed to the service's logger.
 import { Kafka, logLevel, type LogEntry } from 'kafkajs';
 import type { Logger } from '../../services/runtime/logger.ts';
+import { installRequestQueueFix } from './kafkajs-request-queue-fix.ts';
 
 export function createKafka(options: { brokers: string[]; clientId: string; logger: Logger }): Kafka {
+  installRequestQueueFix();
   const log = options.logger.child({ component: 'kafkajs' });
   return new Kafka({
     clientId: options.clientId,

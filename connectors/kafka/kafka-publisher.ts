@@ -1,107 +1,167 @@
-// Publishes change events to Kafka: one topic per table (<prefix>.public.<Table>), keyed by primary key,
-// acks from all in-sync replicas. One produce request at a time, so per-partition order holds even
-// when a request is retried (the mock broker, and brokers without idempotence, could otherwise reorder).
-// Snapshot-chunk markers go to every partition of their table's topic; heartbeats to every partition of
-// every table topic.
-import { Partitioners, type Kafka, type Producer, type Message } from 'kafkajs';
+// Publishes change events to Kafka: one topic per table (<prefix>.public.<Table>), keyed by primary key.
+//   - The topics are the product's: created (or checked) at connect, see topic-plan.ts.
+//   - Idempotent producer, acks from all in-sync replicas, one request in flight: a produce the client
+//     retries is neither duplicated nor reordered by the broker.
+//   - Compressed (gzip unless KAFKA_COMPRESSION=none).
+//   - Requests sized under every topic's max.message.bytes (produce-batcher.ts). An event that alone
+//     cannot fit is not sent: it is handed to `onUnpublishable` (the capture records it as a failed
+//     record and counts it) and the stream goes on.
+// Snapshot-chunk markers go to every partition of their table's topic (the key list only on marker 0,
+// the one that uses it); heartbeats to every partition of every table topic; a truncate to partition 0.
+import { CompressionTypes, Partitioners, type Kafka, type Producer, type Message } from 'kafkajs';
 import type { ChangeEvent } from '../../services/domain/change-event.ts';
 import type { EventPublisher } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
-import type { EventEncoder } from './event-codec.ts';
+import { UnencodableValueError, type EventEncoder } from './event-codec.ts';
 import { topicFor, keyOf } from './envelope.ts';
 import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
+import { ensureTopics } from './topic-admin.ts';
+import type { TopicSettings } from './topic-plan.ts';
+import { ProduceBatcher, budgetFor, messageBytes } from './produce-batcher.ts';
+
+/** A change that no produce request can carry. */
+export interface UnpublishableEvent {
+  table: string;
+  key: string;
+  topic: string;
+  bytes: number;
+  limit: number;
+  lsn: string;
+  reason: 'too_large' | 'schema_mismatch';
+  /** for schema_mismatch: why the value does not fit */
+  detail?: string;
+}
+
+export interface KafkaPublisherOptions {
+  kafka: Kafka;
+  encoder: EventEncoder;
+  prefix: string;
+  logger: Logger;
+  topics: TopicSettings;
+  compression: 'none' | 'gzip';
+  /** durable record of an event that was not sent (resolves once stored) */
+  onUnpublishable: (event: UnpublishableEvent) => Promise<void>;
+}
 
 export class KafkaEventPublisher implements EventPublisher {
-  private readonly kafka: Kafka;
+  private readonly o: KafkaPublisherOptions;
   private readonly producer: Producer;
-  private readonly encoder: EventEncoder;
-  private readonly prefix: string;
-  private readonly logger: Logger;
   /** topic → partition count, refreshed every minute (partitions can be added to a topic) */
   private readonly partitions = new Map<string, { n: number; at: number }>();
+  private budget = 0;
   private connected = false;
 
-  constructor(options: { kafka: Kafka; encoder: EventEncoder; prefix: string; logger: Logger }) {
-    this.kafka = options.kafka;
-    this.encoder = options.encoder;
-    this.prefix = options.prefix;
-    this.logger = options.logger;
-    this.producer = options.kafka.producer({ allowAutoTopicCreation: true, idempotent: false, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
-      // few retries here: the capture keeps failed batches in order and retries them with its own backoff
-      retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 } });
+  constructor(options: KafkaPublisherOptions) {
+    this.o = options;
+    this.producer = options.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // few retries here, so that an unreachable broker is noticed (counted, readiness) within about
+      // 45 s; the capture keeps failed batches in order and retries them with its own backoff. Within
+      // the client's retries the idempotent producer's sequence numbers keep a resent batch from being
+      // written twice; a batch the capture itself resends may be (the sync's version guard makes a
+      // duplicate change nothing)
+      retry: { initialRetryTime: 200, retries: 2, maxRetryTime: 2000 },
+    });
   }
 
   async connect(): Promise<void> {
     if (this.connected) return;
+    const limits = await ensureTopics({
+      kafka: this.o.kafka,
+      wanted: CAPTURED_TABLES.map((t) => ({ name: topicFor(this.o.prefix, t), role: 'table' as const })),
+      settings: this.o.topics,
+      logger: this.o.logger,
+    });
+    this.budget = budgetFor(Math.min(...limits.values()));
     await this.producer.connect();
     this.connected = true;
   }
 
   async publish(events: ChangeEvent[]): Promise<void> {
     await this.connect();
-    let group: { topic: string; messages: Message[] }[] = [];
-    const flush = async () => {
-      if (group.length === 0) return;
-      await this.producer.sendBatch({ topicMessages: group, acks: -1, timeout: 30_000 });
-      group = [];
-    };
-    const add = (topic: string, message: Message) => {
-      const last = group[group.length - 1];
-      if (last && last.topic === topic) last.messages.push(message);
-      else group.push({ topic, messages: [message] });
+    const batcher = new ProduceBatcher(this.budget);
+    const unpublishable: UnpublishableEvent[] = [];
+    const addControl = (topic: string, message: Message, what: string) => {
+      if (!batcher.add(topic, message)) {
+        throw new Error(`${what} of ${messageBytes(message)} bytes does not fit in a produce request to ${topic} (budget ${this.budget} bytes from max.message.bytes)`);
+      }
     };
     for (const event of events) {
       if (event.kind === 'chunk-end') {
-        // the chunk's rows first, so that the topic exists and its partitions are known
-        await flush();
-        const topic = topicFor(this.prefix, event.table);
+        const topic = topicFor(this.o.prefix, event.table);
         const n = await this.partitionCount(topic);
         for (let i = 0; i < n; i++) {
-          const marker = { ...event, markers: n, markerIndex: i };
-          const encoded = await this.encoder.encode(marker, topic, null);
-          add(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'snapshot-chunk-end' } });
+          const marker = { ...event, keys: i === 0 ? event.keys : [], markers: n, markerIndex: i };
+          const encoded = await this.o.encoder.encode(marker, topic, null);
+          addControl(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'snapshot-chunk-end' } }, 'a snapshot chunk marker (lower SNAPSHOT_CHUNK_SIZE)');
         }
         continue;
       }
       if (event.kind === 'heartbeat') {
-        // on every partition of every table topic, in order with the changes before it
-        await flush();
         for (const table of CAPTURED_TABLES) {
-          const topic = topicFor(this.prefix, table);
+          const topic = topicFor(this.o.prefix, table);
           const n = await this.partitionCount(topic);
-          const encoded = await this.encoder.encode(event, topic, null);
-          for (let i = 0; i < n; i++) add(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'heartbeat' } });
+          const encoded = await this.o.encoder.encode(event, topic, null);
+          for (let i = 0; i < n; i++) addControl(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'heartbeat' } }, 'a heartbeat');
         }
         continue;
       }
-      const topic = topicFor(this.prefix, event.table);
+      const topic = topicFor(this.o.prefix, event.table);
       const key = keyOf(event);
-      const encoded = await this.encoder.encode(event, topic, key);
-      // a truncate has no key: it goes to partition 0, like every event without one
-      add(topic, { key: encoded.key, value: encoded.value, ...(key === null ? { partition: 0 } : {}) });
+      let encoded;
+      try {
+        encoded = await this.o.encoder.encode(event, topic, key);
+      } catch (err) {
+        if (!(err instanceof UnencodableValueError) || event.kind === 'truncate') throw err;
+        unpublishable.push({ table: event.table, key: event.key, topic, bytes: 0, limit: this.budget, lsn: event.position.lsn, reason: 'schema_mismatch', detail: err.message });
+        continue;
+      }
+      if (event.kind === 'truncate' || key === null) {
+        // a truncate has no key
+        addControl(topic, { key: null, value: encoded.value, partition: 0 }, 'a truncate');
+        continue;
+      }
+      const message: Message = { key: encoded.key, value: encoded.value };
+      if (!batcher.add(topic, message)) {
+        unpublishable.push({
+          table: event.table,
+          key: event.key,
+          topic,
+          bytes: messageBytes(message),
+          limit: this.budget,
+          lsn: event.position.lsn,
+          reason: 'too_large',
+        });
+      }
     }
-    await flush();
+    const compression = this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    for (const request of batcher.take()) {
+      await this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression });
+    }
+    for (const u of unpublishable) {
+      this.o.logger.error(u, u.reason === 'too_large' ? 'change event too large for any produce request: recorded as a failed record, not sent' : 'change event that the topic\'s Avro schema cannot carry: recorded as a failed record, not sent');
+      await this.o.onUnpublishable(u);
+    }
   }
 
-  /** Partitions of a topic; a topic nobody has written yet is created by its first marker (on partition 0). */
+  /** Partitions of a topic (the topics exist: connect() made sure). */
   private async partitionCount(topic: string): Promise<number> {
     const known = this.partitions.get(topic);
     if (known && Date.now() - known.at < 60_000) return known.n;
-    const admin = this.kafka.admin();
+    const admin = this.o.kafka.admin();
     await admin.connect();
     try {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const n = meta.topics[0]?.partitions.length ?? 0;
-      if (n > 0) {
-        this.partitions.set(topic, { n, at: Date.now() });
-        return n;
-      }
-    } catch (err) {
-      this.logger.debug({ topic, err: (err as Error).message }, 'topic has no metadata yet: one marker');
+      if (n === 0) throw new Error(`topic ${topic} has no partitions in the cluster's metadata`);
+      this.partitions.set(topic, { n, at: Date.now() });
+      return n;
     } finally {
       await admin.disconnect();
     }
-    return 1;
   }
 
   async close(): Promise<void> {

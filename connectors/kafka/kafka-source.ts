@@ -36,7 +36,7 @@ export class KafkaEventSource implements EventSource {
     const sessionTimeout = this.options.sessionTimeoutMs ?? 30_000;
     return this.options.kafka.consumer({
       groupId: this.options.groupId,
-      allowAutoTopicCreation: true,
+      allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),

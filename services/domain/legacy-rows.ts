@@ -114,9 +114,11 @@ class RowReader {
     if (r < 0n || r >= 1_000_000n) this.fail(column, 'must be a monthly rate from 0 to 99.9999 (numeric(6,4))', v);
     return r;
   }
+  /** An integer column; a bigint column arrives as exact decimal text, accepted when in range. */
   int(column: string, min: number, max = INT32_MAX): number {
-    const v = this.row[column];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(column, `must be an integer from ${min} to ${max}`, v);
+    const raw = this.row[column];
+    const v = typeof raw === 'string' && /^-?(0|[1-9]\d{0,15})$/.test(raw) ? Number(raw) : raw;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(column, `must be an integer from ${min} to ${max}`, raw);
     return v;
   }
   /** With a default: the column may be absent (or null, as Avro carries absent columns): NOT NULL columns only. */

@@ -16,7 +16,10 @@ import { KafkaEventPublisher } from '../../connectors/kafka/kafka-publisher.ts';
 import { KafkaEventSource } from '../../connectors/kafka/kafka-source.ts';
 import { KafkaDeadLetterSink } from '../../connectors/kafka/dead-letter.ts';
 import { JsonEventCodec, AvroEventCodec, type EventEncoder } from '../../connectors/kafka/event-codec.ts';
-import { topicFor } from '../../connectors/kafka/envelope.ts';
+import { topicFor, deadLetterTopic } from '../../connectors/kafka/envelope.ts';
+import { ensureTopics } from '../../connectors/kafka/topic-admin.ts';
+import type { TopicSettings } from '../../connectors/kafka/topic-plan.ts';
+import { recordUnpublishable } from '../capture/unpublishable-events.ts';
 import { CaptureService, PUBLISH_STALL_MS } from '../capture/capture-service.ts';
 import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
@@ -71,10 +74,30 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     const registry = config.kafka.schemaRegistryUrl ? new SchemaRegistry({ host: config.kafka.schemaRegistryUrl }) : null;
     const codec = registry ? new AvroEventCodec(registry, config.topicPrefix) : new JsonEventCodec(config.topicPrefix);
     decoder = codec;
-    const kp = new KafkaEventPublisher({ kafka, encoder: codec as EventEncoder, prefix: config.topicPrefix, logger });
+    const topicSettings: TopicSettings = config.kafka.topics;
+    const kp = new KafkaEventPublisher({
+      kafka,
+      encoder: codec as EventEncoder,
+      prefix: config.topicPrefix,
+      logger: logger.child({ component: 'kafka-publisher' }),
+      topics: topicSettings,
+      compression: config.kafka.compression,
+      onUnpublishable: (u) => recordUnpublishable(o.database.pool, metrics, u),
+    });
     publisher = kp;
     closers.push(() => kp.close());
+    if (o.capture) await kp.connect();
     if (o.sync) {
+      // the sync's topics exist before it subscribes, whichever process starts first
+      await ensureTopics({
+        kafka,
+        wanted: [
+          ...CAPTURED_TABLES.map((t) => ({ name: topicFor(config.topicPrefix, t), role: 'table' as const })),
+          { name: deadLetterTopic(config.topicPrefix), role: 'dead-letter' as const },
+        ],
+        settings: topicSettings,
+        logger,
+      });
       source = new KafkaEventSource({
         kafka,
         groupId: config.kafka.groupId,

@@ -39,6 +39,12 @@ const httpUrl = z
   }, 'must be an http:// or https:// URL');
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** -1 (unlimited) or at least `min` */
+const retention = (min: number, unit: string) =>
+  z.coerce
+    .number()
+    .int()
+    .refine((v) => v === -1 || (v >= min && v <= Number.MAX_SAFE_INTEGER), `-1 (unlimited) or at least ${min} ${unit}`);
 const ratio = z.coerce.number().min(0).max(1);
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -53,6 +59,12 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('prestamos-cdc'),
   KAFKA_GROUP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('prestamos-cdc-sync'),
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
+  KAFKA_TOPIC_PARTITIONS: int(1, 10_000).default(6),
+  KAFKA_REPLICATION_FACTOR: int(1, 32).default(3),
+  KAFKA_TOPIC_RETENTION_MS: retention(3_600_000, 'milliseconds').default(-1),
+  KAFKA_TOPIC_RETENTION_BYTES: retention(1024 * 1024, 'bytes').default(-1),
+  KAFKA_MAX_MESSAGE_BYTES: int(16 * 1024, 100 * 1024 * 1024).default(1_048_588),
+  KAFKA_COMPRESSION: z.enum(['none', 'gzip']).default('gzip'),
   SCHEMA_REGISTRY_URL: optional(httpUrl),
   TOPIC_PREFIX: z.string().regex(TOPIC_PREFIX, 'letters, digits, ".", "_" or "-", at most 200').default('junta'),
   SLOT_NAME: z.string().regex(IDENTIFIER, 'a lowercase SQL identifier: [a-z_][a-z0-9_]*, at most 63').default('prestamos_cdc'),
@@ -92,6 +104,17 @@ export interface Config {
     groupId: string;
     sessionTimeoutMs: number;
     schemaRegistryUrl: string | undefined;
+    topics: {
+      partitions: number;
+      replicationFactor: number;
+      /** -1: unlimited */
+      retentionMs: number;
+      /** per partition; -1: unlimited */
+      retentionBytes: number;
+      /** max.message.bytes of the topics the product creates; produce requests stay under each topic's */
+      maxMessageBytes: number;
+    };
+    compression: 'none' | 'gzip';
   };
   topicPrefix: string;
   slotName: string;
@@ -158,6 +181,14 @@ export function loadConfig(env: Env): Config {
       groupId: e.KAFKA_GROUP_ID,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
+      topics: {
+        partitions: e.KAFKA_TOPIC_PARTITIONS,
+        replicationFactor: e.KAFKA_REPLICATION_FACTOR,
+        retentionMs: e.KAFKA_TOPIC_RETENTION_MS,
+        retentionBytes: e.KAFKA_TOPIC_RETENTION_BYTES,
+        maxMessageBytes: e.KAFKA_MAX_MESSAGE_BYTES,
+      },
+      compression: e.KAFKA_COMPRESSION,
     },
     topicPrefix: e.TOPIC_PREFIX,
     slotName: e.SLOT_NAME,

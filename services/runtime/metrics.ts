@@ -19,6 +19,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     eventsPublished: new Counter({ name: 'prestamos_cdc_events_published_total', help: 'Change events published, by table and op', labelNames: ['table', 'op'], ...r }),
     captureBufferedEvents: new Gauge({ name: 'prestamos_cdc_capture_buffered_events', help: 'Change events held by the capture, not yet acknowledged downstream', ...r }),
     captureStreamPaused: new Gauge({ name: 'prestamos_cdc_capture_stream_paused', help: '1 while the capture has paused reading the replication stream (backpressure or broker unreachable)', ...r }),
+    eventsUnpublishable: new Counter({ name: 'prestamos_cdc_events_unpublishable_total', help: 'Change events Kafka cannot carry (larger than the topic\'s max.message.bytes), recorded as failed records instead, by table and reason', labelNames: ['table', 'reason'], ...r }),
     capturePublishFailures: new Counter({ name: 'prestamos_cdc_capture_publish_failures_total', help: 'Publish attempts that failed and were retried', ...r }),
     confirmedLsn: new Gauge({ name: 'prestamos_cdc_capture_confirmed_lsn_bytes', help: 'Position confirmed to the slot, as a byte offset in the WAL', ...r }),
     snapshotRows: new Counter({ name: 'prestamos_cdc_snapshot_rows_total', help: 'Rows read by snapshot chunks, by table', labelNames: ['table'], ...r }),

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { warningsIn } from './node-warnings.ts';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.ts');
 
@@ -14,12 +15,12 @@ export interface CliProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   hasExited(): boolean;
   kill(signal?: NodeJS.Signals): void;
-  /** SIGTERM, then SIGKILL if it has not exited within `ms` */
+  /** SIGTERM, then SIGKILL if it has not exited within `ms`; rejects if the process printed a Node warning */
   stop(ms?: number): Promise<void>;
 }
 
 export async function startCli(args: string[], env: Record<string, string>, options: { waitForListening?: boolean } = {}): Promise<CliProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['--disable-warning=TimeoutNegativeWarning', CLI, ...args], {
+  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -67,12 +68,15 @@ export async function startCli(args: string[], env: Record<string, string>, opti
       if (!done) process.kill(pid, signal);
     },
     async stop(ms = 30_000) {
-      if (done) return;
-      process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGTERM');
-      const t = setTimeout(() => !done && process.kill(pid, 'SIGKILL'), ms);
-      await exited;
-      clearTimeout(t);
+      if (!done) {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGTERM');
+        const t = setTimeout(() => !done && process.kill(pid, 'SIGKILL'), ms);
+        await exited;
+        clearTimeout(t);
+      }
+      const warnings = warningsIn(out);
+      if (warnings.length > 0) throw new Error(`prestamos-cdc ${args.join(' ')} (pid ${pid}) printed Node warnings:\n${warnings.join('\n')}`);
     },
   };
 }

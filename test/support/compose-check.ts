@@ -517,7 +517,7 @@ export function dockerfileProblems(text: string, root = REPO_ROOT): string[] {
     }
   };
   const entrypoint = json(ops('ENTRYPOINT').at(-1)?.args);
-  if (JSON.stringify(entrypoint) !== JSON.stringify(['node', '--disable-warning=TimeoutNegativeWarning', 'cli/main.ts'])) problems.push(`ENTRYPOINT is ${JSON.stringify(entrypoint)}`);
+  if (JSON.stringify(entrypoint) !== JSON.stringify(['node', 'cli/main.ts'])) problems.push(`ENTRYPOINT is ${JSON.stringify(entrypoint)}`);
   const cmd = json(ops('CMD').at(-1)?.args);
   if (!Array.isArray(cmd) || !COMMANDS[String(cmd[0])]) problems.push(`CMD ${JSON.stringify(cmd)} is not a command of the CLI`);
   const health = ops('HEALTHCHECK').at(-1)?.args ?? '';

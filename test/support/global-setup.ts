@@ -5,12 +5,15 @@
 // TEST_DATABASE_URL=postgres://user@host:port/db uses an external server instead (the user needs
 // CREATEDB and REPLICATION; the server wal_level=logical): templates get a unique suffix and are
 // dropped at the end. The server started here is stopped by its PID at the end.
+// Also the run's shared Kafka broker (test/support/global-kafka.ts).
 import type { TestProject } from 'vitest/node';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { startEmbeddedServer, type EmbeddedServer } from '../../connectors/postgres/embedded-server.ts';
 import { migrate, runSqlFile, LEGACY_SCHEMA_FILE } from '../../connectors/postgres/migrator.ts';
 import { silentLogger } from '../../services/runtime/logger.ts';
+import { startSharedKafka } from './global-kafka.ts';
+import type { ApacheKafka } from './apache-kafka.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -36,10 +39,14 @@ async function adminQuery(adminUrl: string, sql: string): Promise<void> {
 }
 
 let server: EmbeddedServer | undefined;
+let kafkaBroker: ApacheKafka | undefined;
 let adminUrl = '';
 let templates: { legacy: string; migrated: string } | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  const kafka = await startSharedKafka(process.env);
+  kafkaBroker = kafka.broker;
+  project.provide('kafka', kafka.shared);
   const external = process.env.TEST_DATABASE_URL;
   if (external) {
     adminUrl = external;
@@ -60,6 +67,10 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  if (kafkaBroker) {
+    await kafkaBroker.stop();
+    kafkaBroker = undefined;
+  }
   if (server) {
     await server.stop();
     server = undefined;

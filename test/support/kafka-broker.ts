@@ -1,87 +1,67 @@
-// A Kafka-protocol broker for tests: librdkafka's mock cluster, embedded in Debian's `kcat`.
-//   kcat -b x:1 -X test.mock.num.brokers=1 -X debug=mock -C -t keepalive -o end
-// prints `bootstrap.servers=127.0.0.1:PORT` on stderr and serves until killed. What it lacks
-// (DEVELOPERS.md): CreateTopics and a controller (no idempotent producer, no admin topic creation;
-// topics auto-create with 4 partitions), and it keeps only the newest 5 MiB / 100,000 messages per
-// partition. Killing it loses its data; pause() (SIGSTOP) and resume() (SIGCONT) make it unreachable
-// for a while without loss.
-// KAFKA_BROKERS=host:port[,…] uses external brokers instead (then pause/resume/stop do nothing).
-import { spawn, type ChildProcess } from 'node:child_process';
+// The Kafka the tests use: a real Apache Kafka broker (test/support/apache-kafka.ts), started once per
+// test run by the global setup and shared by every test file; files keep apart by topic prefix and
+// consumer group (configFor() derives both from the file's database name). A test that pauses, kills or
+// restarts a broker starts one of its own with startDedicatedKafka().
+// KAFKA_BROKERS=host:port[,…] runs the suite against external brokers instead (dedicated brokers are
+// then still started locally).
+// Without Java or the installed jars (.ci/install-kafka.sh) the Kafka tests are skipped, and the global
+// setup prints why; with CI=true the run fails instead.
+import { inject } from 'vitest';
+import { startApacheKafka, type ApacheKafka } from './apache-kafka.ts';
 
 export interface TestKafka {
   brokers: string[];
-  /** PID of the broker process this harness started (undefined for external brokers). */
-  pid: number | undefined;
-  external: boolean;
+  /** PID of the broker process this harness started for the file (undefined for the shared one). */
+  readonly pid: number | undefined;
   pause(): void;
   resume(): void;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startTestKafka(): Promise<TestKafka> {
-  const external = process.env.KAFKA_BROKERS;
-  if (external) {
-    return {
-      brokers: external.split(',').map((s) => s.trim()),
-      pid: undefined,
-      external: true,
-      pause() {},
-      resume() {},
-      async stop() {},
-    };
+export interface SharedKafka {
+  /** bootstrap addresses; empty when no broker could be had */
+  brokers: string[];
+  kind: 'apache' | 'external' | 'unavailable';
+  /** why it is unavailable */
+  reason?: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kafka: SharedKafka;
   }
-  const child: ChildProcess = spawn(
-    'kcat',
-    ['-b', 'x:1', '-X', 'test.mock.num.brokers=1', '-X', 'debug=mock', '-C', '-t', 'keepalive', '-o', 'end', '-q'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('kcat did not start: is Debian\'s kcat installed? (.ci/run installs it)');
-  let exited = false;
-  const exitPromise = new Promise<void>((resolve) => child.on('exit', () => ((exited = true), resolve())));
-  const broker = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`kcat mock cluster did not report its address: ${buf.slice(0, 2000)}`)), 15_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot run kcat (${err.message}); install Debian's kcat package`));
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      if (buf.length < 100_000) buf += d.toString();
-      const m = /bootstrap\.servers=(127\.0\.0\.1:\d+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
-  // The mock logs every request at debug level: keep draining stderr so it never blocks.
-  child.stderr!.removeAllListeners('data');
-  child.stderr!.on('data', () => undefined);
-  let paused = false;
+}
+
+/** False when the run has no broker: Kafka suites skip themselves with `describe.skipIf(!kafkaAvailable())`. */
+export function kafkaAvailable(): boolean {
+  return inject('kafka').kind !== 'unavailable';
+}
+
+function refuse(what: string): never {
+  throw new Error(`the shared test broker cannot be ${what}: use startDedicatedKafka() in a test that does that`);
+}
+
+/**
+ * The run's shared broker. stop() only forgets it (the global teardown stops the broker). Without a
+ * broker it has no addresses: the suites that use it are skipped (kafkaAvailable()).
+ */
+export async function startTestKafka(): Promise<TestKafka> {
+  const shared = inject('kafka');
   return {
-    brokers: [broker],
-    pid,
-    external: false,
-    pause() {
-      if (!exited && !paused) {
-        process.kill(pid, 'SIGSTOP');
-        paused = true;
-      }
-    },
-    resume() {
-      if (!exited && paused) {
-        process.kill(pid, 'SIGCONT');
-        paused = false;
-      }
-    },
-    async stop() {
-      if (exited) return;
-      if (paused) process.kill(pid, 'SIGCONT');
-      process.kill(pid, 'SIGTERM');
-      const t = setTimeout(() => !exited && process.kill(pid, 'SIGKILL'), 5000);
-      await exitPromise;
-      clearTimeout(t);
-    },
+    brokers: shared.brokers,
+    pid: undefined,
+    pause: () => refuse('paused'),
+    resume: () => refuse('resumed'),
+    kill: async () => refuse('killed'),
+    restart: async () => refuse('restarted'),
+    async stop() {},
   };
+}
+
+/** A broker of the file's own, for tests that pause, kill or restart it (Apache Kafka, started here). */
+export async function startDedicatedKafka(): Promise<TestKafka> {
+  const broker: ApacheKafka = await startApacheKafka();
+  return broker;
 }

@@ -13,9 +13,12 @@ import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { TestDatabase } from './database.ts';
 import { waitFor } from './wait.ts';
 
-/** Configuration for a test database: its own slot (slot names are unique per server). */
+/**
+ * Configuration for a test database: its own slot (slot names are unique per server), and its own topic
+ * prefix and consumer group, so that test files share one Kafka broker without seeing each other.
+ */
 export function configFor(db: TestDatabase, overrides: Record<string, string> = {}): Config {
-  return testConfig({ SLOT_NAME: `slot_${db.name}`, ...overrides });
+  return testConfig({ SLOT_NAME: `slot_${db.name}`, TOPIC_PREFIX: `p_${db.name}`, KAFKA_GROUP_ID: `g_${db.name}`, ...overrides });
 }
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
@@ -28,6 +31,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     APPLY_BATCH_SIZE: '1000',
     PUBLISH_BATCH_SIZE: '1000',
     SHUTDOWN_TIMEOUT_MS: '20000',
+    // one broker: topics are created with replication factor 1 without the production warning
+    KAFKA_REPLICATION_FACTOR: '1',
+    KAFKA_TOPIC_PARTITIONS: '3',
     ...overrides,
   });
 }

@@ -1,22 +1,42 @@
 // The harness itself: a kafkajs producer and consumer group round trip through the broker the tests
-// use (librdkafka's mock cluster from kcat, or KAFKA_BROKERS), with offsets committed and read back.
+// use (the run's Apache Kafka broker, or KAFKA_BROKERS), with offsets committed and read back, and the
+// broker's production-like settings: topics are not created by a produce.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { startTestKafka, type TestKafka } from '../../support/kafka-broker.ts';
+import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-request-queue-fix.ts';
+import { kafkaAvailable, startTestKafka, type TestKafka } from '../../support/kafka-broker.ts';
 
 let kafka: TestKafka;
 beforeAll(async () => {
+  installRequestQueueFix();
   kafka = await startTestKafka();
 });
 afterAll(async () => {
   await kafka?.stop();
 });
 
-describe('test Kafka broker', () => {
+describe.skipIf(!kafkaAvailable())('test Kafka broker', () => {
+  it('refuses to create a topic by producing to it (auto.create.topics.enable=false)', async () => {
+    const client = new Kafka({ clientId: 'harness', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } });
+    const producer = client.producer({ allowAutoTopicCreation: true, retry: { retries: 1 } });
+    await producer.connect();
+    const topic = `harness-missing-${Date.now()}`;
+    await expect(producer.send({ topic, acks: -1, messages: [{ value: 'x' }] })).rejects.toThrow();
+    await producer.disconnect();
+    const admin = client.admin();
+    await admin.connect();
+    expect(await admin.listTopics()).not.toContain(topic);
+    await admin.disconnect();
+  });
+
   it('round-trips keyed messages through a consumer group and keeps committed offsets', async () => {
     const topic = `harness-${Date.now()}`;
     const client = new Kafka({ clientId: 'harness', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
-    const producer = client.producer({ allowAutoTopicCreation: true });
+    const setup = client.admin();
+    await setup.connect();
+    await setup.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] });
+    await setup.disconnect();
+    const producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const sent = Array.from({ length: 500 }, (_, i) => ({ key: `k${i % 37}`, value: JSON.stringify({ i }) }));
     await producer.send({ topic, acks: -1, messages: sent });

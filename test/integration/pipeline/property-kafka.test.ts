@@ -4,7 +4,7 @@
 // version).
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { startTestKafka } from '../../support/kafka-broker.ts';
+import { kafkaAvailable, startTestKafka } from '../../support/kafka-broker.ts';
 import { startSchemaRegistryDouble } from '../../support/schema-registry-double.ts';
 import { startTestProcess, configFor } from '../../support/pipeline.ts';
 import { runPropertyScenario } from '../../support/scenarios.ts';
@@ -16,7 +16,7 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-describe('property: Kafka + Avro pipeline under a random concurrent workload', () => {
+describe.skipIf(!kafkaAvailable())('property: Kafka + Avro pipeline under a random concurrent workload', () => {
   for (const seed of SEEDS) {
     it(`seed ${seed}: new tables and ledger equal what the legacy rows imply`, async () => {
       const db: TestDatabase = await createTestDatabase('legacy');
