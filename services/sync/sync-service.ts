@@ -467,12 +467,20 @@ export class SyncService {
     const { id } = await requestTableResync(client, table, reason, `sync ${this.o.instance}`);
     // Chunks of this table whose markers may have been among the lost messages would never
     // complete (and would hold the snapshot back): the re-sync covers their rows.
-    const superseded = await client.query(
+    const superseded = await client.query<{ request_id: string }>(
       `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
-        WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING id`,
+        WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING request_id::text`,
       [table, id],
     );
-    if (superseded.rowCount) this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
+    if (!superseded.rowCount) return;
+    this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
+    // a request whose last unapplied chunks these were is complete now (its markers will not come)
+    await client.query(
+      `UPDATE prestamos_cdc.snapshot_requests r SET status = 'applied', applied_at = now()
+        WHERE r.id = ANY($1::bigint[]) AND r.status = 'emitted'
+          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id AND c.applied_at IS NULL)`,
+      [[...new Set(superseded.rows.map((x) => x.request_id))]],
+    );
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
