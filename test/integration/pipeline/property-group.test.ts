@@ -70,21 +70,21 @@ describe.skipIf(!kafkaAvailable())('property: a group of sync processes under ki
     const events: string[] = [];
     const writer = startLegacyWriter({ pool, seed: SEED + 1, workers: 3, ratePerSecond: 120, ops: OPS });
     try {
-      for (let round = 0; round < 10; round++) {
+      for (let round = 0; round < 14; round++) {
         await new Promise((r) => setTimeout(r, 1000 + Math.floor(next() * 2500)));
         const roll = next();
-        if (roll < 0.3) {
+        if (roll < 0.2) {
           const victim = pick(syncs);
           victim.kill('SIGKILL');
           await victim.exited;
           syncs[syncs.indexOf(victim)] = await start('sync');
           events.push('kill+restart sync');
-        } else if (roll < 0.45) {
+        } else if (roll < 0.3) {
           capture.kill('SIGKILL');
           await capture.exited;
           capture = await start('capture');
           events.push('kill+restart capture');
-        } else if (roll < 0.7 && syncs.length > 1) {
+        } else if (roll < 0.65 && syncs.length > 1) {
           const leaver = pick(syncs);
           await leaver.stop();
           syncs.splice(syncs.indexOf(leaver), 1);
@@ -105,6 +105,7 @@ describe.skipIf(!kafkaAvailable())('property: a group of sync processes under ki
     } finally {
       await writer.stop();
     }
+    console.log(`property-group seed ${SEED}: ${events.join(', ')}`);
     expect(writer.stats.errors).toEqual([]);
     expect(writer.stats.operations).toBeGreaterThan(500);
 
