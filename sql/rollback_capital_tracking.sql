@@ -40,7 +40,8 @@ DROP TABLE IF EXISTS "PrestamoNew" CASCADE;
 ALTER TABLE "Junta"
   DROP COLUMN IF EXISTS current_capital,
   DROP COLUMN IF EXISTS base_capital,
-  DROP COLUMN IF EXISTS available_capital;
+  DROP COLUMN IF EXISTS available_capital,
+  DROP COLUMN IF EXISTS capital_junta_id;
 ALTER TABLE "Accion" DROP COLUMN IF EXISTS affects_capital;
 ALTER TABLE "Multa" DROP COLUMN IF EXISTS affects_capital;
 

@@ -152,7 +152,12 @@ function scope(v: unknown): ChunkScope {
       throughKey: v.throughKey === null ? null : key(v.throughKey, 'marker.scope.throughKey'),
     };
   }
-  if (v.kind === 'loan') return { kind: 'loan', prestamoId: key(v.prestamoId, 'marker.scope.prestamoId') };
+  if (v.kind === 'loan') {
+    // a marker written before absentKeys existed removes nothing (removing by absence was the defect)
+    const absent = v.absentKeys ?? [];
+    if (!Array.isArray(absent)) fail('marker.scope.absentKeys must be a list');
+    return { kind: 'loan', prestamoId: key(v.prestamoId, 'marker.scope.prestamoId'), absentKeys: absent.map((k, i) => key(k, `marker.scope.absentKeys[${i}]`)) };
+  }
   return fail('marker.scope.kind must be "range" or "loan"');
 }
 

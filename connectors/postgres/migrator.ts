@@ -19,6 +19,8 @@ export const MIGRATION_FILES = [
   'prestamos_cdc_state.sql',
   'verification_views.sql',
   'reconciler_views.sql',
+  // A shipped file never changes (its checksum is recorded): a correction comes as a new file here.
+  'capital_follows_junta_id.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -52,12 +52,35 @@ export async function readTableChunk(pool: pg.Pool, table: CapturedTable, afterK
   });
 }
 
+/** One loan and all its payments at one snapshot, with what became of the payments held under it. */
+export interface LoanRead {
+  /** pg_snapshot of the read */
+  snapshot: string;
+  loan: RawRow | null;
+  /** its payments in the snapshot */
+  payments: RawRow[];
+  /**
+   * Payments that "PagoPrestamoNew" held under the loan (as committed at the snapshot) and that, in the
+   * snapshot, belong to another loan: their rows there, to be applied as they are ("not under this
+   * loan" is not "gone").
+   */
+  movedAway: RawRow[];
+  /** Payments the new table held under the loan that do not exist in the snapshot at all. */
+  absent: string[];
+}
+
 /** One loan and all its payments, in one consistent read. */
-export async function readLoanWithPayments(pool: pg.Pool, prestamoId: string): Promise<{ snapshot: string; loan: RawRow | null; payments: RawRow[] }> {
+export async function readLoanWithPayments(pool: pg.Pool, prestamoId: string): Promise<LoanRead> {
   return readOnly(pool, async (client) => {
     const snapshot = await currentSnapshot(client);
     const loans = await selectRows(client, `SELECT * FROM "Prestamo" WHERE id = $1`, [prestamoId]);
     const payments = await selectRows(client, `SELECT * FROM "PagoPrestamo" WHERE "prestamoId" = $1 ORDER BY id`, [prestamoId]);
-    return { snapshot, loan: loans[0] ?? null, payments };
+    const underLoan = new Set(payments.map((p) => String(p.id)));
+    const held = (await client.query<{ id: string }>(`SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 ORDER BY id`, [prestamoId])).rows
+      .map((r) => r.id)
+      .filter((id) => !underLoan.has(id));
+    const movedAway = held.length ? await selectRows(client, `SELECT * FROM "PagoPrestamo" WHERE id = ANY($1::text[]) ORDER BY id`, [held]) : [];
+    const found = new Set(movedAway.map((p) => String(p.id)));
+    return { snapshot, loan: loans[0] ?? null, payments, movedAway, absent: held.filter((id) => !found.has(id)) };
   });
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { reportComponent, removeComponent, readPipeline } from '../runtime/control-plane.ts';
+import { CapturedTablesWatch, type CapturedTableAlert } from './captured-tables-watch.ts';
 import { isCapturedTable, opOf, sourceTimeOf, type ChangeEvent, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import type { EventPublisher } from '../domain/ports.ts';
 import { widenXid } from '../domain/visibility.ts';
@@ -76,6 +77,8 @@ export interface CaptureStatus {
   restarts: number;
   /** why the snapshot running in this process waits before its next chunk (null: it does not wait) */
   snapshotThrottled: string | null;
+  /** captured tables renamed, dropped or no longer published: their changes are not captured */
+  capturedTableAlerts: CapturedTableAlert[];
 }
 
 /** Kafka mode: a publish still unacknowledged after this long makes the capture report itself as failing. */
@@ -113,14 +116,17 @@ export class CaptureService {
     published: 0,
     restarts: 0,
     snapshotThrottled: null,
+    capturedTableAlerts: [],
   };
+  private readonly capturedTables: CapturedTablesWatch;
 
   constructor(options: CaptureServiceOptions) {
     this.o = options;
+    this.capturedTables = new CapturedTablesWatch({ pool: options.pool, publication: options.config.publicationName, logger: options.logger, metrics: options.metrics });
   }
 
   getStatus(): CaptureStatus {
-    const status = { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false };
+    const status = { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false, capturedTableAlerts: this.capturedTables.current() };
     const waited = this.inflight ? Date.now() - this.publishStartedAt : 0;
     const stallMs = this.o.config.publishStallMs;
     if (stallMs !== undefined && waited > stallMs) {
@@ -137,6 +143,7 @@ export class CaptureService {
     this.timers.push(setInterval(() => void this.report(), 2000));
     this.timers.push(setInterval(() => void this.beat(), this.o.config.heartbeatIntervalMs));
     this.timers.push(setInterval(() => void this.observeSlot(), 5000));
+    this.timers.push(setInterval(() => void (this.status.state === 'streaming' && this.capturedTables.check()), 5000));
     this.loop = this.run();
   }
 
@@ -187,6 +194,7 @@ export class CaptureService {
         onStarted: () => {
           this.status.state = 'streaming';
           void this.observeSlot();
+          void this.capturedTables.check();
           this.o.logger.info({ slot: this.o.config.slotName }, 'streaming from the replication slot');
         },
       });
@@ -214,7 +222,8 @@ export class CaptureService {
       case 'delete': {
         const rel = m.relation;
         if (rel.schema === 'prestamos_cdc') return this.onOwnTable(m);
-        if (rel.schema !== 'public' || !isCapturedTable(rel.name) || !this.txn) return;
+        if (rel.schema !== 'public' || !isCapturedTable(rel.name)) return this.capturedTables.uncapturedChange(rel.schema, rel.name);
+        if (!this.txn) return;
         const table = rel.name;
         if (m.tag === 'delete') {
           this.pushChange(table, 'd', String(m.key.id), null, []);
@@ -230,7 +239,11 @@ export class CaptureService {
       case 'truncate':
         if (!this.txn) return;
         for (const rel of m.relations) {
-          if (rel.schema !== 'public' || !isCapturedTable(rel.name)) continue;
+          if (rel.schema === 'prestamos_cdc') continue;
+          if (rel.schema !== 'public' || !isCapturedTable(rel.name)) {
+            this.capturedTables.uncapturedChange(rel.schema, rel.name);
+            continue;
+          }
           this.txn.seq++;
           this.push({ kind: 'truncate', table: rel.name, position: this.position() });
         }

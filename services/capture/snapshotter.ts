@@ -4,7 +4,8 @@
 // when it comes through the replication stream, the capture emits the chunk there, in order with the
 // changes. The sync decides "newer" by transaction visibility, so a chunk never overwrites a change its
 // snapshot did not see. Progress (a cursor per table) is stored after every chunk: a crash resumes at
-// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer.
+// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer. One-loan
+// requests go first, also between the chunks of a table snapshot.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -106,6 +107,23 @@ export class Snapshotter {
     return r.rows[0] ?? null;
   }
 
+  /**
+   * One-loan requests (single/:id, the unchanged-TOAST re-syncs) are served between the chunks of a
+   * table snapshot, and while it waits for capacity: an operator or the stream is waiting for them,
+   * and a first load can take hours. Each is one short read of one loan.
+   */
+  private async serveLoanRequests(): Promise<void> {
+    while (!this.stopped) {
+      const r = await this.pool.query<RequestRow>(
+        `SELECT id::text, scope, tables, target_id, cursor FROM prestamos_cdc.snapshot_requests
+          WHERE status IN ('pending', 'running') AND scope = 'loan' ORDER BY id LIMIT 1`,
+      );
+      const req = r.rows[0];
+      if (!req) return;
+      await this.process(req);
+    }
+  }
+
   private async process(req: RequestRow): Promise<void> {
     await this.pool.query(
       `UPDATE prestamos_cdc.snapshot_requests SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')`,
@@ -122,11 +140,13 @@ export class Snapshotter {
     if (req.scope === 'loan') {
       const id = req.target_id!;
       const read = await readLoanWithPayments(this.pool, id);
+      // Payments that left the loan travel as their rows at the snapshot (under their new loan); only
+      // the ones gone altogether are removed at the marker.
       await this.emit(req.id, read.snapshot, [
-        { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id } },
-        { table: 'PagoPrestamo', rows: read.payments, scope: { kind: 'loan', prestamoId: id } },
+        { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id, absentKeys: [] } },
+        { table: 'PagoPrestamo', rows: [...read.payments, ...read.movedAway], scope: { kind: 'loan', prestamoId: id, absentKeys: read.absent } },
       ]);
-      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + (read.loan ? 1 : 0));
+      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + read.movedAway.length + (read.loan ? 1 : 0));
     } else {
       const tables = req.tables.filter(isCapturedTable).sort((a, b) => CAPTURED_TABLES.indexOf(a) - CAPTURED_TABLES.indexOf(b));
       for (const table of tables) {
@@ -136,6 +156,7 @@ export class Snapshotter {
           cursor = { ...cursor, total: Number(c.rows[0]!.n), read: 0 };
         }
         while (!cursor.done && !this.stopped) {
+          await this.serveLoanRequests();
           await this.waitForCapacity();
           if (this.stopped) return;
           const read = await readTableChunk(this.pool, table, cursor.after, this.config.chunkSize);
@@ -221,8 +242,9 @@ export class Snapshotter {
    * threshold.
    */
   private async waitForCapacity(): Promise<void> {
-    for (;;) {
+    for (let round = 0; ; round++) {
       if (this.stopped) return;
+      if (round > 0) await this.serveLoanRequests();
       if (this.config.sourceLoadQuery && Date.now() - this.lastLoadCheck >= 1000) {
         this.lastLoadCheck = Date.now();
         this.load = await measureSourceLoad(this.pool, this.config.sourceLoadQuery).catch((err) => {

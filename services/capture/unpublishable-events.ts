@@ -22,6 +22,11 @@ export interface UnpublishableChange {
 export const EVENT_TOO_LARGE = 'EVENT_TOO_LARGE';
 export const EVENT_SCHEMA_MISMATCH = 'EVENT_SCHEMA_MISMATCH';
 
+/** Every series of the counter from the start (0), so that its panel and alert have data on a healthy system. */
+export function initUnpublishableSeries(metrics: Metrics, tables: readonly string[]): void {
+  for (const table of tables) for (const reason of ['too_large', 'schema_mismatch'] as const) metrics.eventsUnpublishable.inc({ table, reason }, 0);
+}
+
 export async function recordUnpublishable(pool: pg.Pool, metrics: Metrics | undefined, u: UnpublishableChange): Promise<void> {
   const error =
     u.reason === 'too_large'

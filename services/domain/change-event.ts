@@ -37,10 +37,15 @@ export interface SnapshotPosition {
   readTime: string;
 }
 
-/** Which keys a snapshot chunk covers, so that rows absent from it can be recognised as deleted. */
+/**
+ * Which keys a snapshot chunk covers, so that rows absent from it can be recognised as deleted. A key
+ * range covers identities: a key of the range absent from the chunk did not exist. A loan covers
+ * membership, and a payment not under the loan may exist under another one: so a loan chunk lists the
+ * payments it found gone (`absentKeys`, read at the chunk's snapshot), and only those are removed.
+ */
 export type ChunkScope =
   | { kind: 'range'; afterKey: string | null; throughKey: string | null }
-  | { kind: 'loan'; prestamoId: string };
+  | { kind: 'loan'; prestamoId: string; absentKeys: string[] };
 
 export type ChangeEvent =
   | {

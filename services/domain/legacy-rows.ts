@@ -3,7 +3,7 @@
 // fails is a poison message: it goes to the dead-letter topic and the failed-records table, and the
 // rest of the stream keeps flowing. Hand-written checks, not a schema library: this runs for every
 // event on the hot path.
-import { ValidationError } from '../runtime/errors.ts';
+import { ValidationError } from './validation-error.ts';
 import { cents, parseFixed, toScale } from './decimal.ts';
 import { isEstado, mapLoanStatus, type LoanStatus } from './derivations.ts';
 import type { RawRow, ColumnValue } from './change-event.ts';

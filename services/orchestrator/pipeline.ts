@@ -19,7 +19,7 @@ import { JsonEventCodec, AvroEventCodec, type EventEncoder } from '../../connect
 import { topicFor, deadLetterTopic } from '../../connectors/kafka/envelope.ts';
 import { ensureTopics } from '../../connectors/kafka/topic-admin.ts';
 import type { TopicSettings } from '../../connectors/kafka/topic-plan.ts';
-import { recordUnpublishable } from '../capture/unpublishable-events.ts';
+import { recordUnpublishable, initUnpublishableSeries } from '../capture/unpublishable-events.ts';
 import { CaptureService, PUBLISH_STALL_MS } from '../capture/capture-service.ts';
 import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
@@ -86,7 +86,10 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     });
     publisher = kp;
     closers.push(() => kp.close());
-    if (o.capture) await kp.connect();
+    if (o.capture) {
+      initUnpublishableSeries(metrics, CAPTURED_TABLES);
+      await kp.connect();
+    }
     if (o.sync) {
       // the sync's topics exist before it subscribes, whichever process starts first
       await ensureTopics({

@@ -53,6 +53,8 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
         ok,
         detail: s.publishFailing ? `publishing fails (${s.lastPublishError}); ${s.bufferedEvents} changes held, slot retains WAL` : s.state === 'waiting_for_start' ? 'waiting for POST /prestamos/migration/start' : s.state,
       };
+      // a renamed or dropped captured table: the stream goes on for the others, but this one is lost
+      if (s.capturedTableAlerts.length > 0) checks.capturedTables = { ok: false, detail: s.capturedTableAlerts.map((a) => a.detail).join('; ') };
     }
     if (pipeline?.sync) {
       const s = pipeline.sync.getStatus();

@@ -6,6 +6,8 @@ import os from 'node:os';
 import type pg from 'pg';
 import { readControl, readPipeline, type ControlState, type PipelineRecord } from '../runtime/control-plane.ts';
 import { slotStatus } from '../../connectors/postgres/replication-setup.ts';
+import { findCapturedTableProblems, describeCapturedTableProblem } from '../../connectors/postgres/captured-tables.ts';
+import { CAPTURED_TABLES, type CapturedTable } from '../domain/change-event.ts';
 import type { RunningPipeline } from '../orchestrator/pipeline.ts';
 import { readLiveState, type LiveState } from './live-state.ts';
 
@@ -23,6 +25,8 @@ export interface TableProgress {
   failed: number;
   remaining: number;
   percent: number;
+  /** the captured table renamed, dropped or not published (its changes are not captured); null when fine */
+  problem: string | null;
 }
 
 /** Cumulative "applied" counters of the sync processes, sampled on every call, kept for five minutes. */
@@ -77,6 +81,8 @@ export interface ProgressReport {
   throttled: Throttling;
   failedRecordsOpen: number;
   rolledBackLoans: number;
+  /** captured tables whose changes are not captured (renamed, dropped, not in the publication) */
+  capturedTableAlerts: { table: string; problem: string; detail: string }[];
 }
 
 export interface Throttling {
@@ -125,7 +131,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
         ['Accion', x.a],
         ['Multa', x.m],
       ] as const
-    ).map(([table, n]) => ({ table, total: num(n), migrated: 0, rolledBack: 0, failed: 0, remaining: num(n), percent: num(n) === 0 ? 100 : 0 }));
+    ).map(([table, n]) => ({ table, total: num(n), migrated: 0, rolledBack: 0, failed: 0, remaining: num(n), percent: num(n) === 0 ? 100 : 0, problem: null }));
     return {
       phase: 'not started',
       readsFrom: null,
@@ -141,20 +147,25 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
       throttled: throttlingOf(live),
       failedRecordsOpen: 0,
       rolledBackLoans: 0,
+      capturedTableAlerts: [],
     };
   }
   const pipeline = await readPipeline(o.pool);
+  // A captured table renamed or dropped is reported, and its legacy count left out (it cannot be read)
+  const tableProblems = pipeline ? await findCapturedTableProblems(o.pool, pipeline.publication, CAPTURED_TABLES) : [];
+  const problemOf = (table: string) => tableProblems.find((p) => p.table === table) ?? null;
+  const legacy = (table: CapturedTable, sql: string) => (problemOf(table)?.problem === 'missing' ? 'NULL' : sql);
   const c = (
     await o.pool.query(
-      `SELECT (SELECT count(*) FROM "Prestamo")::text AS p_total,
-              (SELECT count(*) FROM "Prestamo" p WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id))::text AS p_rb,
+      `SELECT ${legacy('Prestamo', `(SELECT count(*) FROM "Prestamo")::text`)} AS p_total,
+              ${legacy('Prestamo', `(SELECT count(*) FROM "Prestamo" p WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id))::text`)} AS p_rb,
               (SELECT count(*) FROM "PrestamoNew")::text AS p_new,
-              (SELECT count(*) FROM "PagoPrestamo")::text AS g_total,
-              (SELECT count(*) FROM "PagoPrestamo" pp WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = pp."prestamoId"))::text AS g_rb,
+              ${legacy('PagoPrestamo', `(SELECT count(*) FROM "PagoPrestamo")::text`)} AS g_total,
+              ${legacy('PagoPrestamo', `(SELECT count(*) FROM "PagoPrestamo" pp WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = pp."prestamoId"))::text`)} AS g_rb,
               (SELECT count(*) FROM "PagoPrestamoNew")::text AS g_new,
-              (SELECT count(*) FROM "Accion")::text AS a_total,
+              ${legacy('Accion', `(SELECT count(*) FROM "Accion")::text`)} AS a_total,
               (SELECT count(*) FROM prestamos_cdc.row_state WHERE source_table = 'Accion' AND NOT deleted AND lsn IS NOT NULL)::text AS a_new,
-              (SELECT count(*) FROM "Multa")::text AS m_total,
+              ${legacy('Multa', `(SELECT count(*) FROM "Multa")::text`)} AS m_total,
               (SELECT count(*) FROM prestamos_cdc.row_state WHERE source_table = 'Multa' AND NOT deleted AND lsn IS NOT NULL)::text AS m_new,
               (SELECT count(*) FROM prestamos_cdc.rolled_back_loans)::text AS rolled_back,
               (SELECT coalesce(json_object_agg(coalesce(source_table, '(unknown)'), n), '{}') FROM
@@ -169,7 +180,17 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
     const rb = num(rolledBack);
     const expected = Math.max(0, t - rb);
     const remaining = Math.max(0, expected - m);
-    return { table, total: t, migrated: m, rolledBack: rb, failed: num(failed[table]), remaining, percent: expected === 0 ? 100 : Math.floor((Math.min(m, expected) / expected) * 10_000) / 100 };
+    const problem = problemOf(table);
+    return {
+      table,
+      total: t,
+      migrated: m,
+      rolledBack: rb,
+      failed: num(failed[table]),
+      remaining,
+      percent: expected === 0 ? 100 : Math.floor((Math.min(m, expected) / expected) * 10_000) / 100,
+      problem: problem ? describeCapturedTableProblem(problem) : null,
+    };
   };
   const tables = [
     row('Prestamo', c.p_total, c.p_new, c.p_rb),
@@ -220,6 +241,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
     throttled: throttlingOf(live),
     failedRecordsOpen: Object.values(failed).reduce((a, b) => a + num(b), 0),
     rolledBackLoans: num(c.rolled_back),
+    capturedTableAlerts: tableProblems.map((p) => ({ table: p.table, problem: p.problem, detail: describeCapturedTableProblem(p) })),
   };
 }
 

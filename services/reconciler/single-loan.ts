@@ -7,8 +7,9 @@
 // sync applies them under the version guard and marks the request applied when every chunk marker is
 // in. Before any capture streams (say, before POST /prestamos/migration/start), there is no stream to
 // order against, so the same snapshot rows are applied here, in-process, through the same Applier:
-// version = (current WAL position, the read's pg_snapshot), and shadow payments the read did not see
-// are removed — what the sync does at a loan chunk's end marker. Either way the rolled-back mark, if
+// version = (current WAL position, the read's pg_snapshot); payments that left the loan are applied as
+// the read saw them (under their new loan), and only those gone from the read are removed — what the
+// sync does at a loan chunk's end marker. Either way the rolled-back mark, if
 // any, is cleared in the transaction that starts it.
 //
 // Rollback. In one transaction that takes the apply's own locks (the version-guard rows of the loan and
@@ -113,7 +114,8 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
   try {
     changes = [
       { table: 'Prestamo', key: id, version, row: read.loan ? parseLoanRow(read.loan) : null, sourceLsn: lsn, sourceXid: null },
-      ...read.payments.map((p) => {
+      // its payments, and those that left it for another loan, as the read saw them
+      ...[...read.payments, ...read.movedAway].map((p) => {
         const row = parsePaymentRow(p);
         return { table: 'PagoPrestamo' as const, key: row.id, version, row, sourceLsn: lsn, sourceXid: null };
       }),
@@ -125,12 +127,8 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
   const applier = new Applier({ pool: deps.pool, logger: deps.logger, metrics: deps.metrics });
   await applier.transaction(async (client) => {
     await client.query('DELETE FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
-    const seen = read.payments.map((p) => String(p.id));
-    const absent = await client.query<{ id: string }>(
-      'SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 AND NOT (id = ANY($2::text[]))',
-      [id, seen],
-    );
-    const removals: PreparedChange[] = absent.rows.map((r) => ({ table: 'PagoPrestamo', key: r.id, version, row: null, sourceLsn: lsn, sourceXid: null }));
+    // only payments gone from the read altogether: one under another loan is not gone
+    const removals: PreparedChange[] = read.absent.map((key) => ({ table: 'PagoPrestamo', key, version, row: null, sourceLsn: lsn, sourceXid: null }));
     await applier.applyChanges(client, [...changes, ...removals]);
   });
   deps.logger.info({ prestamoId: id, actor, payments: read.payments.length }, 'single loan migrated in-process (no capture streaming)');

@@ -1,16 +1,7 @@
 // Errors that cross module boundaries, with a stable code for logs, metrics and HTTP answers.
 
 /** Input from outside (HTTP, Kafka, config) that fails validation. Never retried. */
-export class ValidationError extends Error {
-  readonly code: string;
-  readonly details: unknown;
-  constructor(message: string, code = 'invalid_input', details?: unknown) {
-    super(message);
-    this.name = 'ValidationError';
-    this.code = code;
-    this.details = details;
-  }
-}
+export { ValidationError } from '../domain/validation-error.ts';
 
 /** A named thing that does not exist (404 at the API). */
 export class NotFoundError extends Error {

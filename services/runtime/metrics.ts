@@ -22,6 +22,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     eventsUnpublishable: new Counter({ name: 'prestamos_cdc_events_unpublishable_total', help: 'Change events Kafka cannot carry (larger than the topic\'s max.message.bytes), recorded as failed records instead, by table and reason', labelNames: ['table', 'reason'], ...r }),
     capturePublishFailures: new Counter({ name: 'prestamos_cdc_capture_publish_failures_total', help: 'Publish attempts that failed and were retried', ...r }),
     confirmedLsn: new Gauge({ name: 'prestamos_cdc_capture_confirmed_lsn_bytes', help: 'Position confirmed to the slot, as a byte offset in the WAL', ...r }),
+    capturedTableMissing: new Gauge({ name: 'prestamos_cdc_captured_table_missing', help: '1 while a captured table does not exist under its name or is not in the publication (renamed or dropped): its changes are not captured', labelNames: ['table'], ...r }),
+    uncapturedChanges: new Counter({ name: 'prestamos_cdc_uncaptured_changes_total', help: 'Rows streamed for a published relation that is not a captured table (a captured table renamed), not captured', labelNames: ['relation'], ...r }),
     snapshotRows: new Counter({ name: 'prestamos_cdc_snapshot_rows_total', help: 'Rows read by snapshot chunks, by table', labelNames: ['table'], ...r }),
     snapshotProgress: new Gauge({ name: 'prestamos_cdc_snapshot_progress_ratio', help: 'Share of the current snapshot request read, by table (1 when done)', labelNames: ['table'], ...r }),
     snapshotChunksInFlight: new Gauge({ name: 'prestamos_cdc_snapshot_chunks_in_flight', help: 'Snapshot chunks emitted and not yet applied', ...r }),

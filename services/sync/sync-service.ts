@@ -721,11 +721,8 @@ export class SyncService {
       } else if (e.table === 'Prestamo') {
         absent = e.keys.includes(e.scope.prestamoId) ? [] : [e.scope.prestamoId];
       } else if (e.table === 'PagoPrestamo') {
-        const r = await client.query<{ id: string }>(
-          `SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 AND NOT (id = ANY($2::text[]))`,
-          [e.scope.prestamoId, e.keys],
-        );
-        absent = r.rows.map((x) => x.id);
+        // not under the loan is not gone: only payments the snapshot found gone (see ChunkScope)
+        absent = e.scope.absentKeys;
       }
       if (absent.length > 0) {
         const version = versionOfPosition(e.position);

@@ -346,13 +346,16 @@ function infrastructureProblems(compose: ComposeFile, root: string): string[] {
     if (Object.keys(env).some((k) => k.includes('ZOOKEEPER'))) problems.push(`service ${name}: ZooKeeper settings in KRaft mode`);
     if (!env.KAFKA_CONTROLLER_QUORUM_VOTERS?.includes(`@${name}:`)) problems.push(`service ${name}: KAFKA_CONTROLLER_QUORUM_VOTERS does not name ${name}`);
   }
-  const expectedTopics = [...CAPTURED_TABLES.map((t) => topicFor(prefix, t)), deadLetterTopic(prefix)].sort();
-  const init = Object.entries(compose.services).find(([, s]) => argv(s.command).join(' ').includes('kafka-topics.sh'));
-  if (!init) problems.push('no service creates the Kafka topics');
-  else {
-    const script = argv(init[1].command).join(' ');
-    const created = [...script.matchAll(/^\s*create\s+(\S+)\s+(\d+)\s*$/gm)].map((m) => m[1]!).sort();
-    if (JSON.stringify(created) !== JSON.stringify(expectedTopics)) problems.push(`service ${init[0]}: creates topics ${created.join(', ')}; the code uses ${expectedTopics.join(', ')}`);
+  // The product creates its topics (partitions, retention, min.insync.replicas, max.message.bytes):
+  // the broker must not create them on first use, and no service may create them with other settings.
+  for (const [name, s] of kafkas) {
+    if (envOf(s).KAFKA_AUTO_CREATE_TOPICS_ENABLE !== 'false') problems.push(`service ${name}: KAFKA_AUTO_CREATE_TOPICS_ENABLE must be 'false': the capture and the sync create their topics with the product's settings`);
+  }
+  const creator = Object.entries(compose.services).find(([, s]) => /kafka-topics\.sh.*--create/.test(argv(s.command).join(' ')));
+  if (creator) problems.push(`service ${creator[0]}: creates Kafka topics; the capture and the sync create ${[...CAPTURED_TABLES.map((t) => topicFor(prefix, t)), deadLetterTopic(prefix)].join(', ')} themselves`);
+  for (const [name, s] of Object.entries(compose.services)) {
+    const rf = envOf(s).KAFKA_REPLICATION_FACTOR;
+    if (rf !== undefined && Number(rf) > kafkas.length) problems.push(`service ${name}: KAFKA_REPLICATION_FACTOR ${rf} is more than the ${kafkas.length} broker(s) of the file`);
   }
 
   // Schema Registry

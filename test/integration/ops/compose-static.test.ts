@@ -75,8 +75,11 @@ describe('docker-compose.yml', () => {
     expect(mutated((c) => (c.services.postgres!.volumes = ['postgres-data:/var/lib/postgresql/data', './sql/legacy.sql:/docker-entrypoint-initdb.d/001.sql:ro']))).toContain(
       'service postgres: mounts ./sql/legacy.sql, which does not exist',
     );
-    expect(mutated((c) => (c.services['kafka-init']!.command = [(c.services['kafka-init']!.command as string[])[0]!.replace('create junta.prestamos_cdc.dlq 1\n', '')]))).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^service kafka-init: creates topics .* the code uses .*junta\.prestamos_cdc\.dlq/)]),
+    expect(mutated((c) => ((c.services.kafka!.environment as Record<string, string>).KAFKA_AUTO_CREATE_TOPICS_ENABLE = 'true'))).toContain(
+      "service kafka: KAFKA_AUTO_CREATE_TOPICS_ENABLE must be 'false': the capture and the sync create their topics with the product's settings",
+    );
+    expect(mutated((c) => ((c.services.sync!.environment as Record<string, string>).KAFKA_REPLICATION_FACTOR = '3'))).toContain(
+      'service sync: KAFKA_REPLICATION_FACTOR 3 is more than the 1 broker(s) of the file',
     );
     expect(mutated((c) => ((c.services.sync!.environment as Record<string, string>).DATABASE_URL = 'postgres://junta:junta@db:5432/junta'))).toContain('service sync: DATABASE_URL host db is not a service');
     expect(mutated((c) => ((c.services.sync!.environment as Record<string, string>).KAFKA_BROKERS = 'kafka:9094'))).toEqual(
@@ -103,7 +106,7 @@ describe('docker-compose.yml', () => {
     expect(parsePort('127.0.0.1:5432:5432')).toEqual({ hostIp: '127.0.0.1', host: 5432, container: 5432, protocol: 'tcp' });
     expect(parsePort('8080')).toEqual({ hostIp: undefined, host: undefined, container: 8080, protocol: 'tcp' });
     expect(parsePort('70000:80')).toBe('port out of range in "70000:80"');
-    expect(imageProblem('apache/kafka:3.9.1')).toBeNull();
+    expect(imageProblem('apache/kafka:4.1.1')).toBeNull();
     expect(imageProblem('ghcr.io/org/img:1.2@sha256:' + 'a'.repeat(64))).toBeNull();
     expect(imageProblem('Apache/Kafka:3')).toMatch(/not a valid reference/);
   });

@@ -11,7 +11,7 @@ const events: ChangeEvent[] = [
   { kind: 'snapshot', table: 'Accion', key: 'a1', after: { id: 'a1', cantidad: 2, affects_capital: true }, position: snapPos },
   { kind: 'truncate', table: 'Multa', position },
   { kind: 'chunk-end', table: 'Prestamo', scope: { kind: 'range', afterKey: null, throughKey: 'p9' }, keys: ['p1', 'p9'], markers: 4, markerIndex: 2, position: snapPos },
-  { kind: 'chunk-end', table: 'PagoPrestamo', scope: { kind: 'loan', prestamoId: 'p1' }, keys: [], markers: 1, markerIndex: 0, position: snapPos },
+  { kind: 'chunk-end', table: 'PagoPrestamo', scope: { kind: 'loan', prestamoId: 'p1', absentKeys: ['g7'] }, keys: ['g2'], markers: 1, markerIndex: 0, position: snapPos },
   { kind: 'heartbeat', position },
 ];
 
@@ -47,5 +47,15 @@ describe('wire envelope', () => {
       expect(() => fromEnvelope(value), JSON.stringify(value)?.slice(0, 80)).toThrow(ValidationError);
       expect(() => fromEnvelope(value)).toThrow(message);
     }
+  });
+
+  it('reads a loan marker without absentKeys (written before they existed) as removing nothing, and validates them', () => {
+    const marker = toEnvelope(events[5]!, 'junta') as unknown as { marker: { scope: Record<string, unknown> } };
+    const old = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1' } } };
+    expect(fromEnvelope(old)).toMatchObject({ kind: 'chunk-end', scope: { kind: 'loan', prestamoId: 'p1', absentKeys: [] } });
+    const bad = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1', absentKeys: 'g1' } } };
+    expect(() => fromEnvelope(bad)).toThrow(/marker.scope.absentKeys must be a list/);
+    const empty = { ...marker, marker: { ...marker.marker, scope: { kind: 'loan', prestamoId: 'p1', absentKeys: [''] } } };
+    expect(() => fromEnvelope(empty)).toThrow(ValidationError);
   });
 });
