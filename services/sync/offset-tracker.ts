@@ -15,9 +15,11 @@
 //   broker no longer has (retention removed them; a new group on an old topic). Offsets a process did not
 //   apply itself are never a gap by themselves. The caller re-syncs the table.
 // - Offsets restarted: the offsets of the partition are not the ones the group applied when a
-//   "repeated" message carries a source LSN above every LSN the group applied on the partition, or when
-//   the recorded next offset lies above the partition's high watermark: the topic was deleted and
-//   recreated (offsets start at 0 again), or the broker lost data. Then nothing of the batch is skipped,
+//   "repeated" message carries a source LSN above every LSN the group applied on the partition: the
+//   topic was deleted and recreated (offsets start at 0 again), or the broker lost data. (The
+//   partition's high watermark is no evidence: a new leader may report a stale one for a moment.) The
+//   capture's heartbeats reach every partition within a heartbeat interval, each with a new LSN, so a
+//   recreated topic is recognised at its first new message. Then nothing of the batch is skipped,
 //   the partition's record restarts at the batch's first offset, and the caller re-syncs the table
 //   (whatever the old topic held unapplied is gone). Sound because the capture publishes every event to
 //   a partition in commit order the first time (a re-publish after a capture restart repeats older LSNs,
@@ -70,10 +72,10 @@ export interface BatchPlan {
  * Decides, for a batch of one partition (offsets ascending, as fetched), what was applied already,
  * whether messages were lost before it, and whether the partition's offsets restarted.
  */
-export function planBatch(applied: AppliedOffsets, messages: TrackedMessage[], highWatermark: bigint | null): BatchPlan {
+export function planBatch(applied: AppliedOffsets, messages: TrackedMessage[]): BatchPlan {
   const first = messages[0];
   if (!first) return { repeated: 0, gap: null, restart: null };
-  const restart = restartOf(applied, messages, highWatermark);
+  const restart = restartOf(applied, messages);
   if (restart) return { repeated: 0, gap: null, restart };
   let repeated = 0;
   while (repeated < messages.length && messages[repeated]!.offset < applied.nextOffset) repeated++;
@@ -84,13 +86,9 @@ export function planBatch(applied: AppliedOffsets, messages: TrackedMessage[], h
   return { repeated, gap, restart: null };
 }
 
-function restartOf(applied: AppliedOffsets, messages: TrackedMessage[], highWatermark: bigint | null): OffsetRestart | null {
-  if (!applied.recorded) return null;
+function restartOf(applied: AppliedOffsets, messages: TrackedMessage[]): OffsetRestart | null {
+  if (!applied.recorded || applied.appliedLsn === null) return null;
   const restartAt = messages[0]!.offset;
-  if (highWatermark !== null && highWatermark < applied.nextOffset) {
-    return { recordedNext: applied.nextOffset, restartAt, reason: `the partition's high watermark ${highWatermark} is below the next offset ${applied.nextOffset} the group recorded` };
-  }
-  if (applied.appliedLsn === null) return null;
   for (const m of messages) {
     if (m.offset >= applied.nextOffset) break;
     if (m.lsn !== null && compareLsn(m.lsn, applied.appliedLsn) > 0) {

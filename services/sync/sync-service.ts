@@ -342,8 +342,7 @@ export class SyncService {
     for (const message of batch.messages) items.push(await this.decode(message));
     if (this.o.groupId !== null && items.length > 0) {
       const applied = await readAppliedOffsets(this.o.pool, this.o.groupId, batch.topic, batch.partition);
-      const hw = batch.highWatermark === undefined ? null : BigInt(batch.highWatermark);
-      const plan = planBatch(applied, items.map(trackedOf), hw);
+      const plan = planBatch(applied, items.map(trackedOf));
       if (plan.restart) {
         await this.handleRestart(batch, plan.restart);
       } else {
