@@ -365,47 +365,40 @@ export class SyncService {
       const last = upTo[upTo.length - 1]?.message.origin?.offset;
       if (last !== undefined) batch.resolve?.(last);
     };
+    // Inline a batch is acknowledged whole: it cannot stop inside, a pause takes effect after it.
+    const canStopInside = batch.resolve !== undefined;
     let rows: Item[] = [];
     /** applies the rows held; false when the batch must stop here (paused) */
     const flush = async (): Promise<boolean> => {
-      const done = await this.applyRows(batch, rows);
+      const done = await this.applyRows(batch, rows, canStopInside);
       resolveThrough(rows.slice(0, done));
       const whole = done === rows.length;
       rows = [];
-      return whole && !this.controlPaused;
+      return whole && !(canStopInside && this.controlPaused);
     };
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const e = item.event;
       const special = e !== null && (e.kind === 'chunk-end' || e.kind === 'truncate');
       if (special) {
-        if (!(await flush())) return this.interrupted(batch);
+        if (!(await flush())) return;
         await this.applySpecial(batch, item);
         resolveThrough([item]);
-        if (this.controlPaused) return this.interrupted(batch);
+        if (canStopInside && this.controlPaused) return;
       } else {
         rows.push(item);
         if (rows.length >= this.o.config.applyBatchSize) {
-          if (!(await flush())) return this.interrupted(batch);
+          if (!(await flush())) return;
           await batch.heartbeat?.();
         }
       }
       if (batch.shouldStop?.() && rows.length === 0) return;
     }
-    if (!(await flush())) return this.interrupted(batch);
+    if (!(await flush())) return;
     if (batch.highWatermark !== undefined && messages.length > 0) {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
       this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     }
-  }
-
-  /**
-   * The apply paused in the middle of a batch. Kafka: what was applied is resolved, the rest is fetched
-   * again after the resume. Inline nothing of a batch may be acknowledged unless all of it was applied:
-   * the capture gets an error and publishes it again (the applied part then changes nothing).
-   */
-  private interrupted(batch: IncomingBatch): void {
-    if (!batch.resolve) throw new Error(`apply paused in the middle of a batch (${this.status.pausedReason ?? 'paused'}); its rest is delivered again after the resume`);
   }
 
   /**
@@ -528,11 +521,11 @@ export class SyncService {
    * processed: all of them, or — when the error rate crosses its threshold at one of them — those up to
    * and including that message (the apply then pauses; the rest is applied after the resume).
    */
-  private async applyRows(batch: IncomingBatch, all: Item[]): Promise<number> {
+  private async applyRows(batch: IncomingBatch, all: Item[], stopAtCrossing: boolean): Promise<number> {
     if (all.length === 0) return 0;
     const t0 = process.hrtime.bigint();
     // a message known to fail before anything is applied: the part ends where the rate would cross
-    let items = this.untilErrorRateCrossed(all, (i) => i.poison !== null);
+    let items = stopAtCrossing ? this.untilErrorRateCrossed(all, (i) => i.poison !== null) : all;
     let failed: { item: Item; error: string; code: string }[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
     let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
     const record = async (client: store.Client) => {
@@ -575,7 +568,7 @@ export class SyncService {
             counted.push(true);
           }
         } else continue;
-        if (this.errorWindow.firstBreach(counted) === counted.length - 1) {
+        if (stopAtCrossing && this.errorWindow.firstBreach(counted) === counted.length - 1) {
           items = items.slice(0, k + 1);
           break;
         }
