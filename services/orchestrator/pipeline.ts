@@ -126,6 +126,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       topicTables: topicTablesFor((t) => topicFor(config.topicPrefix, t)),
       config: {
         applyBatchSize: config.applyBatchSize,
+        maxApplyAttempts: config.maxApplyAttempts,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         errorRate: config.errorRate,
         throttle: { sourceLoadQuery: config.throttle.sourceLoadQuery, sourceLoadThreshold: config.throttle.sourceLoadThreshold },

@@ -73,6 +73,7 @@ const envSchema = z.object({
   HTTP_PORT: int(0, 65535).default(8080),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   APPLY_BATCH_SIZE: int(1, 50_000).default(2000),
+  APPLY_MAX_ATTEMPTS: int(1, 1000).default(5),
   SNAPSHOT_CHUNK_SIZE: int(1, 100_000).default(2000),
   SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: int(1, 100).default(4),
   PUBLISH_BATCH_SIZE: int(1, 50_000).default(2000),
@@ -126,6 +127,7 @@ export interface Config {
   http: { host: string; port: number };
   logLevel: (typeof LOG_LEVELS)[number];
   applyBatchSize: number;
+  maxApplyAttempts: number;
   snapshotChunkSize: number;
   snapshotMaxChunksInFlight: number;
   publishBatchSize: number;
@@ -203,6 +205,7 @@ export function loadConfig(env: Env): Config {
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
     logLevel: e.LOG_LEVEL,
     applyBatchSize: e.APPLY_BATCH_SIZE,
+    maxApplyAttempts: e.APPLY_MAX_ATTEMPTS,
     snapshotChunkSize: e.SNAPSHOT_CHUNK_SIZE,
     snapshotMaxChunksInFlight: e.SNAPSHOT_MAX_CHUNKS_IN_FLIGHT,
     publishBatchSize: e.PUBLISH_BATCH_SIZE,

@@ -110,6 +110,7 @@ export const ConsumerOffset = defineEntity({
     topic: p.text().primary(),
     partition: p.integer().primary(),
     nextOffset: p.bigint('string').name('next_offset'),
+    appliedLsn: p.string().columnType('pg_lsn').nullable().name('applied_lsn'),
     heartbeatAt: p.datetime().nullable().name('heartbeat_at'),
     updatedAt: p.datetime().name('updated_at'),
   },

@@ -48,6 +48,20 @@ export class ErrorRateWindow {
     return `error rate ${(t.ratio * 100).toFixed(2)} % (${t.failed} of ${t.processed} messages failed in the last ${this.options.windowSeconds} s) is above ${(this.options.threshold * 100).toFixed(2)} %`;
   }
 
+  /**
+   * Where, among messages about to be recorded in this order (true: failed), the window would cross
+   * the threshold: the index of the message that crosses it, or null. The window is not changed.
+   */
+  firstBreach(failed: readonly boolean[], nowMs = Date.now()): number | null {
+    let { processed, failed: failures } = this.totals(nowMs);
+    for (let i = 0; i < failed.length; i++) {
+      processed++;
+      if (failed[i]) failures++;
+      if (processed >= this.options.minEvents && failures / processed > this.options.threshold) return i;
+    }
+    return null;
+  }
+
   reset(): void {
     this.buckets.clear();
   }

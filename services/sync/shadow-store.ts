@@ -389,34 +389,6 @@ export async function appendMovements(client: Client, movements: (Movement & { s
   );
 }
 
-export interface OffsetUpdate {
-  group: string;
-  topic: string;
-  partition: number;
-  nextOffset: string;
-  /** commit time of the newest heartbeat among the messages applied, if any */
-  heartbeatAt: string | null;
-}
-
-export async function saveOffsets(client: Client, updates: OffsetUpdate[]): Promise<void> {
-  if (updates.length === 0) return;
-  await client.query(
-    `INSERT INTO prestamos_cdc.consumer_offsets (consumer_group, topic, partition, next_offset, heartbeat_at, updated_at)
-     SELECT g, t, p, o, h, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS v(g, t, p, o, h)
-     ON CONFLICT (consumer_group, topic, partition) DO UPDATE
-       SET next_offset = GREATEST(prestamos_cdc.consumer_offsets.next_offset, EXCLUDED.next_offset),
-           heartbeat_at = GREATEST(prestamos_cdc.consumer_offsets.heartbeat_at, EXCLUDED.heartbeat_at),
-           updated_at = now()`,
-    [
-      updates.map((u) => u.group),
-      updates.map((u) => u.topic),
-      updates.map((u) => u.partition),
-      updates.map((u) => u.nextOffset),
-      updates.map((u) => u.heartbeatAt),
-    ],
-  );
-}
-
 export interface FailedRecordInput {
   sourceTable: string | null;
   rowId: string | null;

@@ -17,10 +17,15 @@ import { ErrorRateWindow } from './error-rate.ts';
 import * as store from './shadow-store.ts';
 import { isTransientDbError } from '../../connectors/postgres/retry.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
-import type { FailedRecordInput, OffsetUpdate } from './shadow-store.ts';
+import type { FailedRecordInput } from './shadow-store.ts';
+import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRestart, type TrackedMessage } from './offset-tracker.ts';
+import { readAppliedOffsets, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import { isLsn } from '../domain/lsn.ts';
 
 export interface SyncConfig {
   applyBatchSize: number;
+  /** failed attempts at the same batch position (other than transient database errors) before the apply pauses */
+  maxApplyAttempts: number;
   heartbeatIntervalMs: number;
   errorRate: { threshold: number; windowSeconds: number; minEvents: number };
   throttle: { sourceLoadQuery: string | undefined; sourceLoadThreshold: number | undefined };
@@ -61,7 +66,9 @@ export interface SyncStatus {
   applied: number;
   failed: number;
   errorRatio: number;
-  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; at: string }[];
+  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; newGroup: boolean; at: string }[];
+  /** partitions whose offsets restarted below those the group applied (topic recreated, broker data loss) */
+  offsetRestarts: { topic: string; partition: number; recordedNext: string; restartAt: string; reason: string; at: string }[];
   lastError: string | null;
   /**
    * Commit time of the newest heartbeat applied on every partition this sync owns: every change
@@ -74,11 +81,25 @@ export interface SyncStatus {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The steps of an apply whose failure is retried a bounded number of times before the apply pauses. */
+const APPLY_STEPS = ['dead_letter', 'rows', 'truncate', 'snapshot_marker', 'batch'] as const;
+type ApplyStep = (typeof APPLY_STEPS)[number];
+
+/** A step of the apply that failed (not transiently): the batch is retried, then the apply pauses. */
+class ApplyStepError extends Error {
+  readonly step: ApplyStep;
+  override readonly cause: unknown;
+  constructor(step: ApplyStep, cause: unknown) {
+    super(`${step}: ${errorMessage(cause)}`);
+    this.step = step;
+    this.cause = cause;
+  }
+}
+
 export class SyncService {
   private readonly o: SyncServiceOptions;
   private readonly applier: Applier;
   private readonly errorWindow: ErrorRateWindow;
-  private readonly nextOffsets = new Map<string, bigint | null>();
   private controlTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private controlPaused = false;
@@ -91,6 +112,8 @@ export class SyncService {
   private lastEventLagMs = 0;
   private stopping = false;
   private inflightBatch: Promise<void> | null = null;
+  /** partition → failed attempts at the same position (bounded: APPLY_MAX_ATTEMPTS, then the apply pauses) */
+  private readonly attempts = new Map<string, { position: string; count: number }>();
   private readonly status: SyncStatus = {
     state: 'starting',
     paused: false,
@@ -103,6 +126,7 @@ export class SyncService {
     failed: 0,
     errorRatio: 0,
     gaps: [],
+    offsetRestarts: [],
     lastError: null,
     lastHeartbeatAt: null,
     groupId: null,
@@ -113,6 +137,13 @@ export class SyncService {
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
     this.status.groupId = options.groupId;
+    // every series with known labels exists from the start
+    for (const topic of options.topicTables.keys()) {
+      options.metrics.offsetGaps.inc({ topic }, 0);
+      options.metrics.gapMessagesLost.inc({ topic }, 0);
+      options.metrics.offsetRestarts.inc({ topic }, 0);
+    }
+    for (const step of APPLY_STEPS) options.metrics.applyAttemptsFailed.inc({ step }, 0);
   }
 
   getStatus(): SyncStatus {
@@ -122,6 +153,7 @@ export class SyncService {
       lagSeconds: this.currentLagSeconds(),
       lastHeartbeatAt: horizon === null ? null : new Date(horizon).toISOString(),
       gaps: [...this.status.gaps],
+      offsetRestarts: [...this.status.offsetRestarts],
     };
   }
 
@@ -185,7 +217,10 @@ export class SyncService {
       const control = await readControl(this.o.pool);
       if (control.paused !== this.controlPaused) {
         this.controlPaused = control.paused;
-        if (!control.paused) this.errorWindow.reset();
+        if (!control.paused) {
+          this.errorWindow.reset();
+          this.attempts.clear();
+        }
         this.o.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
       }
       this.status.paused = control.paused;
@@ -233,114 +268,211 @@ export class SyncService {
   private async guardedBatch(batch: IncomingBatch): Promise<void> {
     // stopping: leave it unapplied and unresolved; it is delivered again to whoever consumes next
     if (this.stopping) return;
-    const p = this.handleBatch({ ...batch, shouldStop: () => this.stopping || (batch.shouldStop?.() ?? false) });
+    let resolvedThrough: string | null = null;
+    const tracked: IncomingBatch = {
+      ...batch,
+      shouldStop: () => this.stopping || (batch.shouldStop?.() ?? false),
+      resolve: batch.resolve && ((offset) => {
+        resolvedThrough = offset;
+        batch.resolve!(offset);
+      }),
+    };
+    const p = this.handleBatch(tracked);
     this.inflightBatch = p;
     try {
       await p;
+      this.attempts.delete(`${batch.topic}\u0000${batch.partition}`);
+    } catch (err) {
+      await this.batchFailed(batch, resolvedThrough, err);
     } finally {
       if (this.inflightBatch === p) this.inflightBatch = null;
     }
   }
 
-  async handleBatch(batch: IncomingBatch): Promise<void> {
+  /**
+   * A batch that failed on something other than a transient database error (a dead-letter send, a
+   * truncate or a snapshot marker the database refuses…) is retried with a short backoff; after
+   * APPLY_MAX_ATTEMPTS failed attempts at the same position the apply pauses, with the reason in the
+   * shared control row (API), the log and the metrics. A transient database error is retried as before
+   * (readiness and prestamos_cdc_apply_retries_total say so). Kafka: the unresolved rest of the batch is
+   * fetched again; inline, the error goes back to the capture, which publishes the batch again.
+   */
+  private async batchFailed(batch: IncomingBatch, resolvedThrough: string | null, err: unknown): Promise<void> {
+    if (this.stopping || isTransientDbError(err)) throw err;
+    const step = err instanceof ApplyStepError ? err.step : 'batch';
+    const cause = err instanceof ApplyStepError ? err.cause : err;
     const tp = `${batch.topic}\u0000${batch.partition}`;
-    let messages = batch.messages;
-    let gap: { fromOffset: string; toOffset: string } | null = null;
-    if (this.o.groupId !== null) {
-      if (!this.nextOffsets.has(tp)) this.nextOffsets.set(tp, await this.loadNextOffset(batch.topic, batch.partition));
-      const next = this.nextOffsets.get(tp)!;
-      if (next !== null) {
-        const alreadyApplied = messages.filter((m) => BigInt(m.origin!.offset) < next);
-        messages = messages.filter((m) => BigInt(m.origin!.offset) >= next);
-        // applied before a crash, offset not committed to Kafka then: nothing to do, but resolved so
-        // that the consumer moves past them
-        const lastApplied = alreadyApplied[alreadyApplied.length - 1]?.origin?.offset;
-        if (lastApplied !== undefined) batch.resolve?.(lastApplied);
-        const first = messages[0]?.origin?.offset;
-        if (first !== undefined && BigInt(first) > next) gap = { fromOffset: next.toString(), toOffset: (BigInt(first) - 1n).toString() };
+    const first = batch.messages[0];
+    const position = resolvedThrough !== null
+      ? (BigInt(resolvedThrough) + 1n).toString()
+      : first?.origin?.offset ?? (first?.event ? `${first.event.position.lsn}` : 'unknown');
+    const previous = this.attempts.get(tp);
+    const attempt = previous && previous.position === position ? previous.count + 1 : 1;
+    this.attempts.set(tp, { position, count: attempt });
+    this.o.metrics.applyAttemptsFailed.inc({ step });
+    const where = `${batch.topic}[${batch.partition}] at ${batch.messages[0]?.origin ? 'offset ' : 'position '}${position}`;
+    const max = this.o.config.maxApplyAttempts;
+    this.status.lastError = `${step} failed on ${where} (attempt ${attempt} of ${max}): ${errorMessage(cause)}`;
+    this.o.logger.error({ step, topic: batch.topic, partition: batch.partition, position, attempt, maxAttempts: max, err: errorMessage(cause) }, 'apply step failed; the batch is retried');
+    if (attempt >= max) {
+      this.pauseApply(`apply stuck: ${step} failed ${attempt} times on ${where}: ${errorMessage(cause)}`.slice(0, 2000), 'apply paused: a step keeps failing on the same batch');
+      this.attempts.delete(tp);
+    } else {
+      await sleep(Math.min(5000, 250 * 2 ** (attempt - 1)));
+    }
+    // inline: nothing of the batch may be acknowledged; Kafka: its unresolved part is fetched again
+    if (!batch.resolve) throw err;
+  }
+
+  /** Pauses the apply (shared control row, metric, status, log) unless it is paused already. */
+  private pauseApply(reason: string, logMessage: string): void {
+    if (this.controlPaused) return;
+    this.controlPaused = true;
+    this.o.source.pause();
+    this.sourcePaused = true;
+    this.status.paused = true;
+    this.status.pausedReason = reason;
+    this.o.metrics.paused.set(1);
+    this.o.logger.error({ reason }, logMessage);
+    void setPaused(this.o.pool, true, reason, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
+  }
+
+  async handleBatch(batch: IncomingBatch): Promise<void> {
+    let items: Item[] = [];
+    for (const message of batch.messages) items.push(await this.decode(message));
+    if (this.o.groupId !== null && items.length > 0) {
+      const applied = await readAppliedOffsets(this.o.pool, this.o.groupId, batch.topic, batch.partition);
+      const plan = planBatch(applied, items.map(trackedOf));
+      if (plan.restart) {
+        await this.handleRestart(batch, plan.restart);
+      } else {
+        // applied by some member of the group (before a crash, or before a rebalance moved the
+        // partition here): nothing to do, but resolved so that the consumer moves past them
+        const repeated = items.slice(0, plan.repeated);
+        items = items.slice(plan.repeated);
+        const lastRepeated = repeated[repeated.length - 1]?.message.origin?.offset;
+        if (lastRepeated !== undefined) batch.resolve?.(lastRepeated);
+        if (plan.gap && items.length > 0) await this.handleGap(batch, plan.gap);
       }
     }
-    if (messages.length === 0) return;
-    if (gap) await this.handleGap(batch, gap);
-
-    const items: Item[] = [];
-    for (const message of messages) items.push(await this.decode(message));
+    if (items.length === 0) return;
+    const messages = items.map((i) => i.message);
 
     // Row changes are applied in batches; markers and truncates in stream order between them. After
-    // each committed part its offsets are resolved; a stopping source ends the batch there.
+    // each committed part its offsets are resolved; a stopping source ends the batch there, and so
+    // does a pause (the error rate crossed at a message of the part ends the part at that message).
     const resolveThrough = (upTo: Item[]) => {
       const last = upTo[upTo.length - 1]?.message.origin?.offset;
       if (last !== undefined) batch.resolve?.(last);
     };
+    // Inline a batch is acknowledged whole: it cannot stop inside, a pause takes effect after it.
+    const canStopInside = batch.resolve !== undefined;
     let rows: Item[] = [];
+    /** applies the rows held; false when the batch must stop here (paused) */
+    const flush = async (): Promise<boolean> => {
+      const done = await this.applyRows(batch, rows, canStopInside);
+      resolveThrough(rows.slice(0, done));
+      const whole = done === rows.length;
+      rows = [];
+      return whole && !(canStopInside && this.controlPaused);
+    };
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const e = item.event;
       const special = e !== null && (e.kind === 'chunk-end' || e.kind === 'truncate');
       if (special) {
-        await this.applyRows(batch, rows);
-        resolveThrough(rows);
-        rows = [];
+        if (!(await flush())) return;
         await this.applySpecial(batch, item);
         resolveThrough([item]);
+        if (canStopInside && this.controlPaused) return;
       } else {
         rows.push(item);
         if (rows.length >= this.o.config.applyBatchSize) {
-          await this.applyRows(batch, rows);
-          resolveThrough(rows);
-          rows = [];
+          if (!(await flush())) return;
           await batch.heartbeat?.();
         }
       }
       if (batch.shouldStop?.() && rows.length === 0) return;
     }
-    await this.applyRows(batch, rows);
-    resolveThrough(rows);
+    if (!(await flush())) return;
     if (batch.highWatermark !== undefined && messages.length > 0) {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
       this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     }
   }
 
-  private async loadNextOffset(topic: string, partition: number): Promise<bigint | null> {
-    const r = await this.o.pool.query<{ next_offset: string }>(
-      `SELECT next_offset::text FROM prestamos_cdc.consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3`,
-      [this.o.groupId, topic, partition],
-    );
-    return r.rows[0] ? BigInt(r.rows[0].next_offset) : null;
+  /**
+   * Messages that no member of the group applied are gone (retention): said loudly, and the table is
+   * re-synced — once the record, read again under its lock, confirms that nobody applied them meanwhile.
+   */
+  private async handleGap(batch: IncomingBatch, gap: OffsetGap): Promise<void> {
+    const table = this.o.topicTables.get(batch.topic);
+    await this.applier.transaction(async (client) => {
+      const now = await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
+      const open = remainingGap(gap, now);
+      if (!open) {
+        this.o.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
+        return;
+      }
+      const lost = open.toOffset - open.fromOffset + 1n;
+      const range = { fromOffset: open.fromOffset.toString(), toOffset: open.toOffset.toString() };
+      this.o.metrics.offsetGaps.inc({ topic: batch.topic });
+      this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
+      this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...range, newGroup: open.newGroup, at: new Date().toISOString() });
+      if (this.status.gaps.length > 20) this.status.gaps.shift();
+      const why = open.newGroup
+        ? `the consumer group ${this.o.groupId} never applied from this partition, whose oldest messages retention removed`
+        : 'messages were removed from Kafka before any member of the group applied them';
+      this.o.logger.error(
+        { topic: batch.topic, partition: batch.partition, ...range, lostMessages: lost.toString(), newGroup: open.newGroup, resync: table ?? null },
+        `offset gap: ${why}; re-syncing the table by snapshot`,
+      );
+      if (table) await this.resyncTable(client, table, `offset gap on ${batch.topic}[${batch.partition}] offsets ${range.fromOffset}..${range.toOffset} (${lost} messages never applied${open.newGroup ? '; a new consumer group on a topic retention had trimmed' : ''})`);
+    });
   }
 
-  private async handleGap(batch: IncomingBatch, gap: { fromOffset: string; toOffset: string }): Promise<void> {
-    const lost = BigInt(gap.toOffset) - BigInt(gap.fromOffset) + 1n;
+  /**
+   * The partition's offsets are not the ones the group applied (topic deleted and recreated, broker
+   * data loss): said loudly, the record restarts at this batch, which is applied whole, and the table is
+   * re-synced (what the old topic held unapplied is gone).
+   */
+  private async handleRestart(batch: IncomingBatch, restart: OffsetRestart): Promise<void> {
     const table = this.o.topicTables.get(batch.topic);
-    this.o.metrics.offsetGaps.inc({ topic: batch.topic });
-    this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
-    this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...gap, at: new Date().toISOString() });
-    if (this.status.gaps.length > 20) this.status.gaps.shift();
+    this.o.metrics.offsetRestarts.inc({ topic: batch.topic });
+    this.status.offsetRestarts.push({ topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, at: new Date().toISOString() });
+    if (this.status.offsetRestarts.length > 20) this.status.offsetRestarts.shift();
     this.o.logger.error(
-      { topic: batch.topic, partition: batch.partition, ...gap, lostMessages: lost.toString(), resync: table ?? null },
-      'offset gap: messages were removed from Kafka before they were applied; re-syncing the table by snapshot',
+      { topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, resync: table ?? null },
+      'offsets restarted below those the group applied: the topic was recreated or the broker lost data; applying it from here and re-syncing the table by snapshot',
     );
-    if (table) {
-      await this.applier.transaction(async (client) => {
-        // serialise gap handling: one waiting re-sync per table
-        await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
-        const { id } = await requestTableResync(
-          client,
-          table,
-          `offset gap on ${batch.topic}[${batch.partition}] offsets ${gap.fromOffset}..${gap.toOffset} (${lost} messages never applied)`,
-          `sync ${this.o.instance}`,
-        );
-        // Chunks of this table whose markers may have been among the lost messages would never
-        // complete (and would hold the snapshot back): the re-sync covers their rows.
-        const superseded = await client.query(
-          `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
-            WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING id`,
-          [table, id],
-        );
-        if (superseded.rowCount) this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
-      });
-    }
+    await this.applier.transaction(async (client) => {
+      await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
+      await restartAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, restart.restartAt);
+      if (table) await this.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
+    });
+  }
+
+  /** One waiting re-sync of the table; chunks whose markers may be among the lost messages are superseded by it. */
+  private async resyncTable(client: store.Client, table: CapturedTable, reason: string): Promise<void> {
+    // serialise gap handling: one waiting re-sync per table
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
+    const { id } = await requestTableResync(client, table, reason, `sync ${this.o.instance}`);
+    // Chunks of this table whose markers may have been among the lost messages would never
+    // complete (and would hold the snapshot back): the re-sync covers their rows.
+    const superseded = await client.query<{ request_id: string }>(
+      `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
+        WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING request_id::text`,
+      [table, id],
+    );
+    if (!superseded.rowCount) return;
+    this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
+    // a request whose last unapplied chunks these were is complete now (its markers will not come)
+    await client.query(
+      `UPDATE prestamos_cdc.snapshot_requests r SET status = 'applied', applied_at = now()
+        WHERE r.id = ANY($1::bigint[]) AND r.status = 'emitted'
+          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id AND c.applied_at IS NULL)`,
+      [[...new Set(superseded.rows.map((x) => x.request_id))]],
+    );
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
@@ -358,18 +490,13 @@ export class SyncService {
   }
 
   private offsetUpdate(batch: IncomingBatch, items: Item[]): OffsetUpdate[] {
-    const last = items[items.length - 1]?.message.origin;
-    if (this.o.groupId === null || !last) return [];
+    if (this.o.groupId === null || items.length === 0 || !items[0]!.message.origin) return [];
     let heartbeatAt: string | null = null;
     for (const i of items) {
       if (i.event?.kind === 'heartbeat' && (heartbeatAt === null || i.event.position.commitTime > heartbeatAt)) heartbeatAt = i.event.position.commitTime;
     }
-    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: (BigInt(last.offset) + 1n).toString(), heartbeatAt }];
-  }
-
-  private committedThrough(batch: IncomingBatch, items: Item[]): void {
-    const last = items[items.length - 1]?.message.origin;
-    if (this.o.groupId !== null && last) this.nextOffsets.set(`${batch.topic}\u0000${batch.partition}`, BigInt(last.offset) + 1n);
+    const through = appliedThrough(items.map(trackedOf));
+    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: through.nextOffset.toString(), appliedLsn: through.appliedLsn, heartbeatAt }];
   }
 
   private failedRecord(item: Item, error: string, code: string): FailedRecordInput {
@@ -389,52 +516,67 @@ export class SyncService {
     };
   }
 
-  private async applyRows(batch: IncomingBatch, items: Item[]): Promise<void> {
-    if (items.length === 0) return;
+  /**
+   * Applies a run of row changes (and poisons) in one transaction; returns how many of `items` it
+   * processed: all of them, or — when the error rate crosses its threshold at one of them — those up to
+   * and including that message (the apply then pauses; the rest is applied after the resume).
+   */
+  private async applyRows(batch: IncomingBatch, all: Item[], stopAtCrossing: boolean): Promise<number> {
+    if (all.length === 0) return 0;
     const t0 = process.hrtime.bigint();
-    const poisons = items.filter((i) => i.poison !== null);
-    const changes = items.filter((i) => i.prepared !== null);
-    let failed: { item: Item; error: string; code: string }[] = poisons.map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
+    // a message known to fail before anything is applied: the part ends where the rate would cross
+    let items = stopAtCrossing ? this.untilErrorRateCrossed(all, (i) => i.poison !== null) : all;
+    let failed: { item: Item; error: string; code: string }[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
     let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
-    const offsets = this.offsetUpdate(batch, items);
     const record = async (client: store.Client) => {
       await store.insertFailedRecords(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)));
       for (const id of new Set(outcome.loansToResync)) {
         await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.o.instance}` });
       }
-      await store.saveOffsets(client, offsets);
+      await saveAppliedOffsets(client, this.offsetUpdate(batch, items));
     };
     try {
-      if (failed.length > 0) await this.o.deadLetter?.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.sendDeadLetters(failed);
       await this.applier.transaction(async (client) => {
-        outcome = await this.applier.applyChanges(client, changes.map((c) => c.prepared!));
+        outcome = await this.applier.applyChanges(client, items.filter((c) => c.prepared !== null).map((c) => c.prepared!));
         await record(client);
       });
     } catch (err) {
       // The database unreachable or busy beyond the retries: nothing was applied; the batch comes again.
-      if (isTransientDbError(err)) throw err;
-      // A message the database refuses (not a transient error): find it by applying one at a time.
+      if (isTransientDbError(err) || err instanceof ApplyStepError) throw err;
+      // A message the database refuses (not a transient error): find it by applying one at a time, in
+      // stream order, judging the error rate after each.
       this.o.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
       const isolated: { item: Item; error: string; code: string }[] = [];
+      const counted: boolean[] = [];
       outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] };
-      for (const item of changes) {
-        try {
-          const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
-          outcome.applied += one.applied;
-          outcome.stale += one.stale;
-          outcome.movements += one.movements;
-          outcome.loansToResync.push(...one.loansToResync);
-        } catch (e) {
-          if (isTransientDbError(e)) throw e;
-          const code = (e as { code?: string }).code;
-          isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
+      for (let k = 0; k < items.length; k++) {
+        const item = items[k]!;
+        if (item.poison) counted.push(true);
+        else if (item.prepared) {
+          try {
+            const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
+            outcome.applied += one.applied;
+            outcome.stale += one.stale;
+            outcome.movements += one.movements;
+            outcome.loansToResync.push(...one.loansToResync);
+            counted.push(false);
+          } catch (e) {
+            if (isTransientDbError(e)) throw e;
+            const code = (e as { code?: string }).code;
+            isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
+            counted.push(true);
+          }
+        } else continue;
+        if (stopAtCrossing && this.errorWindow.firstBreach(counted) === counted.length - 1) {
+          items = items.slice(0, k + 1);
+          break;
         }
       }
-      await this.o.deadLetter?.send(isolated.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.sendDeadLetters(isolated);
       failed = [...failed, ...isolated];
-      await this.applier.transaction(record);
+      await this.transactionStep('rows', record);
     }
-    this.committedThrough(batch, items);
     if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
@@ -442,8 +584,36 @@ export class SyncService {
       this.o.metrics.deadLetters.inc();
       this.o.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
     }
+    if (items.length < all.length) this.pauseApply(this.errorWindow.breach() ?? 'error rate above the threshold', 'apply paused: error rate above the rollback threshold of the operators\' guide');
     this.o.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     this.o.metrics.applyBatchSize.observe(items.length);
+    return items.length;
+  }
+
+  /** The leading items up to the one at which the error rate would cross its threshold (all when none). */
+  private untilErrorRateCrossed(items: Item[], fails: (i: Item) => boolean): Item[] {
+    const counted = items.map((i, index) => ({ i, index })).filter(({ i }) => i.poison !== null || i.prepared !== null);
+    const at = this.errorWindow.firstBreach(counted.map(({ i }) => fails(i)));
+    return at === null ? items : items.slice(0, counted[at]!.index + 1);
+  }
+
+  private async sendDeadLetters(failed: { item: Item; error: string; code: string }[]): Promise<void> {
+    if (failed.length === 0 || !this.o.deadLetter) return;
+    try {
+      await this.o.deadLetter.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+    } catch (err) {
+      throw new ApplyStepError('dead_letter', err);
+    }
+  }
+
+  /** A transaction of one apply step; a failure other than a transient one is that step's. */
+  private async transactionStep<T>(step: ApplyStep, fn: (client: store.Client) => Promise<T>): Promise<T> {
+    try {
+      return await this.applier.transaction(fn);
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      throw new ApplyStepError(step, err);
+    }
   }
 
   private afterCommit(batch: IncomingBatch, items: Item[], failed: number, processedOk: number): void {
@@ -469,16 +639,7 @@ export class SyncService {
     this.status.lastAppliedAt = new Date(now).toISOString();
     this.errorWindow.record(processedOk + failed, failed, now);
     const breach = this.errorWindow.breach(now);
-    if (breach && !this.controlPaused) {
-      this.controlPaused = true;
-      this.o.source.pause();
-      this.sourcePaused = true;
-      this.status.paused = true;
-      this.status.pausedReason = breach;
-      this.o.metrics.paused.set(1);
-      this.o.logger.error({ reason: breach }, 'apply paused: error rate above the rollback threshold of the operators\' guide');
-      void setPaused(this.o.pool, true, breach, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
-    }
+    if (breach) this.pauseApply(breach, 'apply paused: error rate above the rollback threshold of the operators\' guide');
   }
 
   private async applySpecial(batch: IncomingBatch, item: Item): Promise<void> {
@@ -488,24 +649,23 @@ export class SyncService {
       const version = versionOfPosition(e.position);
       let after: string | null = null;
       for (;;) {
-        const done = await this.applier.transaction(async (client) => {
+        const done = await this.transactionStep('truncate', async (client) => {
           const keys = await this.applier.liveKeys(client, e.table, after, this.o.config.applyBatchSize);
           const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
           await this.applier.applyChanges(client, deletes);
           after = keys[keys.length - 1] ?? after;
-          if (keys.length < this.o.config.applyBatchSize) await store.saveOffsets(client, offsets);
+          if (keys.length < this.o.config.applyBatchSize) await saveAppliedOffsets(client, offsets);
           return keys.length < this.o.config.applyBatchSize;
         });
         if (done) break;
       }
       this.o.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
     } else if (e.kind === 'chunk-end') {
-      await this.applier.transaction(async (client) => {
+      await this.transactionStep('snapshot_marker', async (client) => {
         await this.applyChunkEnd(client, batch, e);
-        await store.saveOffsets(client, offsets);
+        await saveAppliedOffsets(client, offsets);
       });
     }
-    this.committedThrough(batch, [item]);
     this.afterCommit(batch, [item], 0, 1);
   }
 
@@ -572,6 +732,12 @@ export class SyncService {
       [requestId],
     );
   }
+}
+
+/** A message as the offset rules see it: its offset and, when decoded, its source LSN. */
+function trackedOf(item: Item): TrackedMessage {
+  const lsn = item.event?.position.lsn;
+  return { offset: BigInt(item.message.origin!.offset), lsn: typeof lsn === 'string' && isLsn(lsn) ? lsn : null };
 }
 
 export function topicTablesFor(topicOf: (table: CapturedTable) => string): Map<string, CapturedTable> {

@@ -1,0 +1,60 @@
+// The consumer group's applied offsets in the database (prestamos_cdc.consumer_offsets): read for
+// every fetched batch, written in the transaction that applied the messages, moved back only when the
+// partition's offsets restarted (services/sync/offset-tracker.ts says when).
+import type pg from 'pg';
+import { NEVER_APPLIED, type AppliedOffsets } from './offset-tracker.ts';
+
+type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
+
+export interface OffsetUpdate {
+  group: string;
+  topic: string;
+  partition: number;
+  nextOffset: string;
+  /** the highest source LSN among the messages applied, if any carried one */
+  appliedLsn: string | null;
+  /** commit time of the newest heartbeat among the messages applied, if any */
+  heartbeatAt: string | null;
+}
+
+/** What the group applied from one partition; `lock` (inside a transaction) holds the row until commit. */
+export async function readAppliedOffsets(db: Queryable, group: string, topic: string, partition: number, lock = false): Promise<AppliedOffsets> {
+  const r = await db.query<{ next_offset: string; applied_lsn: string | null }>(
+    `SELECT next_offset::text, applied_lsn::text FROM prestamos_cdc.consumer_offsets
+      WHERE consumer_group = $1 AND topic = $2 AND partition = $3${lock ? ' FOR UPDATE' : ''}`,
+    [group, topic, partition],
+  );
+  const row = r.rows[0];
+  return row ? { recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn } : NEVER_APPLIED;
+}
+
+/** Records applied offsets: never moves a partition's next offset or applied LSN back. */
+export async function saveAppliedOffsets(db: Queryable, updates: OffsetUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  await db.query(
+    `INSERT INTO prestamos_cdc.consumer_offsets (consumer_group, topic, partition, next_offset, applied_lsn, heartbeat_at, updated_at)
+     SELECT g, t, p, o, l, h, now() FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::pg_lsn[], $6::timestamptz[]) AS v(g, t, p, o, l, h)
+     ON CONFLICT (consumer_group, topic, partition) DO UPDATE
+       SET next_offset = GREATEST(prestamos_cdc.consumer_offsets.next_offset, EXCLUDED.next_offset),
+           applied_lsn = GREATEST(prestamos_cdc.consumer_offsets.applied_lsn, EXCLUDED.applied_lsn),
+           heartbeat_at = GREATEST(prestamos_cdc.consumer_offsets.heartbeat_at, EXCLUDED.heartbeat_at),
+           updated_at = now()`,
+    [
+      updates.map((u) => u.group),
+      updates.map((u) => u.topic),
+      updates.map((u) => u.partition),
+      updates.map((u) => u.nextOffset),
+      updates.map((u) => u.appliedLsn),
+      updates.map((u) => u.heartbeatAt),
+    ],
+  );
+}
+
+/** The partition's offsets restarted (topic recreated): its record starts again at `nextOffset`. */
+export async function restartAppliedOffsets(db: Queryable, group: string, topic: string, partition: number, nextOffset: bigint): Promise<void> {
+  await db.query(
+    `UPDATE prestamos_cdc.consumer_offsets SET next_offset = $4, updated_at = now()
+      WHERE consumer_group = $1 AND topic = $2 AND partition = $3`,
+    [group, topic, partition, nextOffset.toString()],
+  );
+}
