@@ -8,62 +8,15 @@ import { parsePgSnapshot, type PgSnapshot } from '../domain/visibility.ts';
 import type { RowVersion } from '../domain/version-guard.ts';
 import type { LoanStatus, PaymentStatus } from '../domain/derivations.ts';
 import type { Movement, MovementType } from '../domain/ledger.ts';
+import { ledgerKey } from '../domain/apply-plan.ts';
 import type { CapturedTable } from '../domain/change-event.ts';
+import { stateKey, type GuardState, type RowKey, type ShadowLoan, type ShadowPayment } from '../domain/apply-plan.ts';
 
 export type Client = Pick<pg.PoolClient, 'query'>;
 
-export interface RowKey {
-  table: CapturedTable;
-  id: string;
-}
-
-export const stateKey = (table: string, id: string) => `${table}\u0000${id}`;
-
-export interface StateRow {
-  table: CapturedTable;
-  rowId: string;
-  version: RowVersion | null;
-  deleted: boolean;
-  juntaId: string | null;
-  worth: bigint | null;
-}
-
-export interface ShadowLoan {
-  id: string;
-  juntaId: string;
-  memberId: string;
-  principal: bigint;
-  rate4: bigint;
-  installments: number;
-  status: LoanStatus;
-  disbursedAt: string | null;
-  dueAt: string | null;
-  notes: string | null;
-  totalPaid: bigint;
-  principalPaid: bigint;
-  interestPaid: bigint;
-  outstandingPrincipal: bigint;
-  paymentsCount: number;
-  lastPaymentAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-  sourceLsn: string;
-  sourceXid: string | null;
-}
-
-export interface ShadowPayment {
-  id: string;
-  prestamoId: string;
-  amount: bigint;
-  principalAmount: bigint | null;
-  interestAmount: bigint | null;
-  paidAt: string;
-  status: PaymentStatus;
-  createdAt: string;
-  updatedAt: string;
-  sourceLsn: string;
-  sourceXid: string | null;
-}
+export { stateKey, ledgerKey, type RowKey, type ShadowLoan, type ShadowPayment } from '../domain/apply-plan.ts';
+/** The version-guard state of one row (prestamos_cdc.row_state). */
+export type StateRow = GuardState;
 
 const ISO = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -85,63 +38,90 @@ function versionOf(lsn: string | null, seq: number | null, xid: string | null, s
   return { kind: 'change', lsn: parseLsn(lsn), seq: seq ?? 0, xid: BigInt(xid ?? '0') };
 }
 
+type StateRecord = {
+  source_table: CapturedTable;
+  row_id: string;
+  lsn: string | null;
+  seq: number | null;
+  xid: string | null;
+  snapshot: string | null;
+  deleted: boolean;
+  junta_id: string | null;
+  worth: string | null;
+};
+
+const STATE_COLUMNS = `s.source_table, s.row_id, s.lsn::text, s.seq, s.xid::text, s.snapshot::text, s.deleted, s.junta_id, s.worth::text`;
+
+function stateOf(r: StateRecord): GuardState {
+  return {
+    table: r.source_table,
+    rowId: r.row_id,
+    version: versionOf(r.lsn, r.seq, r.xid, r.snapshot),
+    deleted: r.deleted,
+    juntaId: r.junta_id,
+    worth: r.worth === null ? null : cents(r.worth),
+  };
+}
+
+async function lockExisting(client: Client, keys: readonly RowKey[], out: Map<string, GuardState>): Promise<void> {
+  if (keys.length === 0) return;
+  const res = await client.query<StateRecord>(
+    `SELECT ${STATE_COLUMNS}
+       FROM unnest($1::text[], $2::text[]) AS k(t, i)
+       JOIN prestamos_cdc.row_state s ON s.source_table = k.t AND s.row_id = k.i
+      ORDER BY s.source_table, s.row_id
+        FOR UPDATE OF s`,
+    [keys.map((k) => k.table), keys.map((k) => k.id)],
+  );
+  for (const r of res.rows) out.set(stateKey(r.source_table, r.row_id), stateOf(r));
+}
+
 /**
- * Locks the version-guard state of every key (creating empty state for keys never seen), in key order
- * so that concurrent consumers cannot deadlock, and returns it.
+ * Locks the version-guard state of every key, in key order so that concurrent consumers rarely
+ * deadlock (a deadlock is retried), and returns it. State that does not exist yet is created empty —
+ * never applied, nothing held in the ledger (worth 0) — and is locked by being inserted. Usually one
+ * statement; two when the batch has new rows; three when another transaction created some of them
+ * at the same time.
  */
-export async function lockRowStates(client: Client, keys: RowKey[]): Promise<Map<string, StateRow>> {
+export async function lockRowStates(client: Client, keys: RowKey[]): Promise<Map<string, GuardState>> {
   const sorted = [...new Map(keys.map((k) => [stateKey(k.table, k.id), k])).values()].sort((a, b) =>
     a.table === b.table ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.table < b.table ? -1 : 1,
   );
-  const tables = sorted.map((k) => k.table);
-  const ids = sorted.map((k) => k.id);
-  await client.query(
-    `INSERT INTO prestamos_cdc.row_state (source_table, row_id)
-     SELECT t, i FROM unnest($1::text[], $2::text[]) AS k(t, i)
-     ON CONFLICT (source_table, row_id) DO NOTHING`,
-    [tables, ids],
+  const out = new Map<string, GuardState>();
+  await lockExisting(client, sorted, out);
+  const missing = sorted.filter((k) => !out.has(stateKey(k.table, k.id)));
+  if (missing.length === 0) return out;
+  const inserted = await client.query<{ source_table: CapturedTable; row_id: string }>(
+    `INSERT INTO prestamos_cdc.row_state (source_table, row_id, worth)
+     SELECT t, i, 0 FROM unnest($1::text[], $2::text[]) AS k(t, i)
+     ON CONFLICT (source_table, row_id) DO NOTHING
+     RETURNING source_table, row_id`,
+    [missing.map((k) => k.table), missing.map((k) => k.id)],
   );
-  const res = await client.query<{
-    source_table: CapturedTable;
-    row_id: string;
-    lsn: string | null;
-    seq: number | null;
-    xid: string | null;
-    snapshot: string | null;
-    deleted: boolean;
-    junta_id: string | null;
-    worth: string | null;
-  }>(
-    `SELECT s.source_table, s.row_id, s.lsn::text, s.seq, s.xid::text, s.snapshot::text, s.deleted, s.junta_id, s.worth::text
-       FROM prestamos_cdc.row_state s
-       JOIN unnest($1::text[], $2::text[]) AS k(t, i) ON s.source_table = k.t AND s.row_id = k.i
-      ORDER BY s.source_table, s.row_id
-        FOR UPDATE OF s`,
-    [tables, ids],
-  );
-  const out = new Map<string, StateRow>();
-  for (const r of res.rows) {
-    out.set(stateKey(r.source_table, r.row_id), {
-      table: r.source_table,
-      rowId: r.row_id,
-      version: versionOf(r.lsn, r.seq, r.xid, r.snapshot),
-      deleted: r.deleted,
-      juntaId: r.junta_id,
-      worth: r.worth === null ? null : cents(r.worth),
-    });
+  for (const r of inserted.rows) {
+    out.set(stateKey(r.source_table, r.row_id), { table: r.source_table, rowId: r.row_id, version: null, deleted: false, juntaId: null, worth: 0n });
   }
+  // created by a concurrent transaction since the first statement: lock them now that they exist
+  await lockExisting(client, missing.filter((k) => !out.has(stateKey(k.table, k.id))), out);
   return out;
 }
 
-export async function writeRowStates(client: Client, states: StateRow[]): Promise<void> {
-  if (states.length === 0) return;
-  const col = <T>(f: (s: StateRow) => T) => states.map(f);
+/**
+ * Writes the guard state of the rows applied (their new version and the worth the ledger now holds for
+ * them) and, for `worthOnly`, only the worth held.
+ */
+export async function writeRowStates(client: Client, states: GuardState[], worthOnly: GuardState[] = []): Promise<void> {
+  if (states.length === 0 && worthOnly.length === 0) return;
+  const all = [...states, ...worthOnly];
+  const col = <T>(f: (s: GuardState) => T) => all.map(f);
   await client.query(
     `UPDATE prestamos_cdc.row_state s
-        SET lsn = v.lsn, seq = v.seq, xid = v.xid, snapshot = v.snapshot, deleted = v.deleted,
+        SET lsn = CASE WHEN v.keep THEN s.lsn ELSE v.lsn END, seq = CASE WHEN v.keep THEN s.seq ELSE v.seq END,
+            xid = CASE WHEN v.keep THEN s.xid ELSE v.xid END, snapshot = CASE WHEN v.keep THEN s.snapshot ELSE v.snapshot END,
+            deleted = CASE WHEN v.keep THEN s.deleted ELSE v.deleted END,
             junta_id = v.junta_id, worth = v.worth, updated_at = now()
-       FROM unnest($1::text[], $2::text[], $3::pg_lsn[], $4::int[], $5::xid8[], $6::pg_snapshot[], $7::boolean[], $8::text[], $9::numeric[])
-            AS v(source_table, row_id, lsn, seq, xid, snapshot, deleted, junta_id, worth)
+       FROM unnest($1::text[], $2::text[], $3::pg_lsn[], $4::int[], $5::xid8[], $6::pg_snapshot[], $7::boolean[], $8::text[], $9::numeric[], $10::boolean[])
+            AS v(source_table, row_id, lsn, seq, xid, snapshot, deleted, junta_id, worth, keep)
       WHERE s.source_table = v.source_table AND s.row_id = v.row_id`,
     [
       col((s) => s.table),
@@ -153,6 +133,7 @@ export async function writeRowStates(client: Client, states: StateRow[]): Promis
       col((s) => s.deleted),
       col((s) => s.juntaId),
       col((s) => (s.worth === null ? null : formatCents(s.worth))),
+      all.map((_, i) => i >= states.length),
     ],
   );
 }
@@ -336,7 +317,6 @@ export async function deletePayments(client: Client, ids: string[]): Promise<voi
   if (ids.length) await client.query('DELETE FROM "PagoPrestamoNew" WHERE id = ANY($1::text[])', [ids]);
 }
 
-export const ledgerKey = (type: MovementType, rowId: string) => `${type}\u0000${rowId}`;
 
 /** The ledger's signed sum per junta for each row (IN positive, OUT negative). */
 export async function readLedgerSums(
