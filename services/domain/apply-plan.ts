@@ -356,14 +356,23 @@ export function planRows(input: RowsInput): RowsPlan {
     list.push(split);
   }
 
-  // aggregates of every loan affected
+  // aggregates of every loan affected; the winning payments that left or joined each loan
+  const changedPaymentsOf = new Map<string, string[]>();
+  for (const id of winnerPayments) {
+    for (const loanId of new Set([payments.get(id)?.prestamoId, finalPayments.get(id)?.prestamoId])) {
+      if (loanId === undefined) continue;
+      let list = changedPaymentsOf.get(loanId);
+      if (!list) changedPaymentsOf.set(loanId, (list = []));
+      list.push(id);
+    }
+  }
   for (const [id, loan] of finalLoans) {
     const held = loans.get(id);
     if (recompute.has(id)) {
       const facts = (paymentsOf.get(id) ?? []).map((p) => ({ amount: p.amount, status: p.status, paidAt: p.paidAt, interest: p.interestAmount, principal: p.principalAmount }));
       finalLoans.set(id, { ...loan, ...loanAggregates(loan.principal, loan.status, facts) });
     } else if (held) {
-      finalLoans.set(id, { ...loan, ...movedAggregates(loan, held, winnerPayments, payments, finalPayments) });
+      finalLoans.set(id, { ...loan, ...movedAggregates(loan, held, changedPaymentsOf.get(id) ?? [], payments, finalPayments) });
     } else {
       throw new Error(`apply plan: loan ${id} is new but not recomputed`);
     }
@@ -409,8 +418,8 @@ export function planRows(input: RowsInput): RowsPlan {
     const before = loans.get(id)?.juntaId ?? null;
     const after = finalLoans.get(id)?.juntaId ?? null;
     if (before === after) continue;
-    for (const p of finalPayments.values()) {
-      if (p.prestamoId !== id || winners.has(stateKey('PagoPrestamo', p.id))) continue;
+    for (const p of paymentsOf.get(id) ?? []) {
+      if (winners.has(stateKey('PagoPrestamo', p.id))) continue;
       const desired = paymentWorth({ amount: p.amount, voided: p.status === 'voided' }, after);
       worthChecks.push({
         ref: { type: 'PAGO', rowId: p.id, prestamoId: id },
