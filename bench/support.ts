@@ -101,6 +101,22 @@ export async function resetStatementStats(pool: pg.Pool): Promise<void> {
   await pool.query('SELECT pg_stat_statements_reset()');
 }
 
+export interface TableWriteFigure {
+  table: string;
+  inserted: number;
+  updated: number;
+  hotUpdated: number;
+}
+
+/** Row writes per table of the new tables and the guard state (cumulative: the whole database's life). */
+export async function tableWriteStats(pool: pg.Pool): Promise<TableWriteFigure[]> {
+  const r = await pool.query<{ t: string; i: string; u: string; h: string }>(
+    `SELECT schemaname || '.' || relname AS t, n_tup_ins::text AS i, n_tup_upd::text AS u, n_tup_hot_upd::text AS h
+       FROM pg_stat_user_tables WHERE relname IN ('row_state', 'PrestamoNew', 'PagoPrestamoNew', 'capital_movements', 'Junta') ORDER BY 1`,
+  );
+  return r.rows.map((x) => ({ table: x.t, inserted: Number(x.i), updated: Number(x.u), hotUpdated: Number(x.h) }));
+}
+
 /** The statements run in the database of `pool` since the reset, by total execution time. */
 export async function statementStats(pool: pg.Pool, limit = 25): Promise<StatementFigure[]> {
   const r = await pool.query<{ query: string; calls: string; rows: string; total: number; mean: number }>(

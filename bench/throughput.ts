@@ -12,7 +12,7 @@ import pg from 'pg';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor,
-  consistencyCounts, isConsistent, statementProfiling, resetStatementStats, statementStats, type StatementFigure, startKafkaIfNeeded, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
+  consistencyCounts, isConsistent, statementProfiling, resetStatementStats, statementStats, tableWriteStats, type StatementFigure, type TableWriteFigure, startKafkaIfNeeded, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
   type BenchOptions, type BenchResult, type EmbeddedServer,
 } from './support.ts';
 import { buildBacklog, writeEndMarker, markerApplied } from './workload.ts';
@@ -38,6 +38,7 @@ interface ModeFigures {
   ratio: number;
   /** BENCH_PG_STAT_STATEMENTS=1: the source database's statements during our catch-up */
   statements?: StatementFigure[];
+  tableWrites?: TableWriteFigure[];
 }
 
 async function setUpNativeSubscription(source: EmbeddedServer, sourceDb: string, subscriber: EmbeddedServer, tag: string, srcPool: pg.Pool): Promise<{ subUrl: string; subPool: pg.Pool }> {
@@ -153,6 +154,7 @@ async function runMode(mode: 'inline' | 'kafka', o: BenchOptions, servers: { sou
     o.log(`  [${mode}] prestamos-cdc: ${round(oursSeconds, 2)} s (${round(startupSeconds, 2)} s to start), ${Math.round(changes / oursSeconds)} changes/s${offsetGaps ? `, ${offsetGaps} OFFSET GAPS` : ''}`);
     await run.stop();
     const statements = statementProfiling() ? await statementStats(srcPool) : undefined;
+    const tableWrites = statementProfiling() ? await tableWriteStats(srcPool) : undefined;
     const consistency = await consistencyCounts(srcPool);
     return {
       backlogChanges: changes,
@@ -171,7 +173,7 @@ async function runMode(mode: 'inline' | 'kafka', o: BenchOptions, servers: { sou
       consistent: isConsistent(consistency),
       consistency,
       ratio: round(nativeSeconds / oursSeconds, 3),
-      ...(statements ? { statements } : {}),
+      ...(statements ? { statements, tableWrites } : {}),
     };
   } finally {
     await run.stop();
