@@ -96,6 +96,11 @@ export function paymentKeys(changes: readonly PreparedChange[]): string[] {
   return [...new Set(changes.filter((c) => c.table === 'PagoPrestamo').map((c) => c.key))];
 }
 
+/** The stateKey of every row of the batch. */
+export function batchKeys(changes: readonly PreparedChange[]): Set<string> {
+  return new Set(changes.map((c) => stateKey(c.table, c.key)));
+}
+
 /** Every row of the batch and every loan involved (a payment's new and previous loan), in key order. */
 export function rowsToLock(changes: readonly PreparedChange[], previousLoanOfPayment: ReadonlyMap<string, string>): RowKey[] {
   const keys = new Map<string, RowKey>();

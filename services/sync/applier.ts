@@ -124,7 +124,7 @@ export class Applier {
     if (changes.length === 0) return outcome;
 
     const previousLoanOfPayment = await store.readPaymentLoanIds(client, plan.paymentKeys(changes));
-    const states = await store.lockRowStates(client, plan.rowsToLock(changes, previousLoanOfPayment));
+    const { states, unstored } = await store.lockRowStatesForApply(client, plan.rowsToLock(changes, previousLoanOfPayment), plan.batchKeys(changes));
     const fold = plan.foldVersions(changes, states);
     outcome.applied = fold.applied;
     outcome.stale = fold.stale.length;
@@ -141,7 +141,7 @@ export class Applier {
     const rows = plan.planRows({ winners: fold.winners, states, rolledBack, loans, payments, recompute });
     const ledger = plan.planLedger(rows.worthChecks, await store.readLedgerSums(client, plan.ledgerRowsToRead(rows.worthChecks)));
 
-    await store.writeRowStates(client, ledger.states, ledger.worthOnly);
+    await store.writeRowStates(client, ledger.states, ledger.worthOnly, unstored);
     await store.deletePayments(client, rows.paymentDeletes);
     await store.deleteLoans(client, rows.loanDeletes);
     await store.upsertLoans(client, rows.loanUpserts);

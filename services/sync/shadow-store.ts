@@ -76,44 +76,114 @@ async function lockExisting(client: Client, keys: readonly RowKey[], out: Map<st
   for (const r of res.rows) out.set(stateKey(r.source_table, r.row_id), stateOf(r));
 }
 
-/**
- * Locks the version-guard state of every key, in key order so that concurrent consumers rarely
- * deadlock (a deadlock is retried), and returns it. State that does not exist yet is created empty —
- * never applied, nothing held in the ledger (worth 0) — and is locked by being inserted. Usually one
- * statement; two when the batch has new rows; three when another transaction created some of them
- * at the same time.
- */
-export async function lockRowStates(client: Client, keys: RowKey[]): Promise<Map<string, GuardState>> {
-  const sorted = [...new Map(keys.map((k) => [stateKey(k.table, k.id), k])).values()].sort((a, b) =>
+function sortedKeys(keys: readonly RowKey[]): RowKey[] {
+  return [...new Map(keys.map((k) => [stateKey(k.table, k.id), k])).values()].sort((a, b) =>
     a.table === b.table ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.table < b.table ? -1 : 1,
   );
-  const out = new Map<string, GuardState>();
-  await lockExisting(client, sorted, out);
-  const missing = sorted.filter((k) => !out.has(stateKey(k.table, k.id)));
-  if (missing.length === 0) return out;
+}
+
+async function insertEmptyStates(client: Client, keys: readonly RowKey[], out: Map<string, GuardState>): Promise<void> {
+  if (keys.length === 0) return;
   const inserted = await client.query<{ source_table: CapturedTable; row_id: string }>(
     `INSERT INTO prestamos_cdc.row_state (source_table, row_id, worth)
      SELECT t, i, 0 FROM unnest($1::text[], $2::text[]) AS k(t, i)
      ON CONFLICT (source_table, row_id) DO NOTHING
      RETURNING source_table, row_id`,
-    [missing.map((k) => k.table), missing.map((k) => k.id)],
+    [keys.map((k) => k.table), keys.map((k) => k.id)],
   );
-  for (const r of inserted.rows) {
-    out.set(stateKey(r.source_table, r.row_id), { table: r.source_table, rowId: r.row_id, version: null, deleted: false, juntaId: null, worth: 0n });
-  }
+  for (const r of inserted.rows) out.set(stateKey(r.source_table, r.row_id), emptyState(r.source_table, r.row_id));
   // created by a concurrent transaction since the first statement: lock them now that they exist
-  await lockExisting(client, missing.filter((k) => !out.has(stateKey(k.table, k.id))), out);
+  await lockExisting(client, keys.filter((k) => !out.has(stateKey(k.table, k.id))), out);
+}
+
+const emptyState = (table: CapturedTable, rowId: string): GuardState => ({ table, rowId, version: null, deleted: false, juntaId: null, worth: 0n });
+
+/**
+ * Locks the version-guard state of every key, in key order so that concurrent consumers rarely
+ * deadlock (a deadlock is retried), and returns it. State that does not exist yet is created empty —
+ * never applied, nothing held in the ledger (worth 0) — and is locked by being inserted.
+ */
+export async function lockRowStates(client: Client, keys: RowKey[]): Promise<Map<string, GuardState>> {
+  const sorted = sortedKeys(keys);
+  const out = new Map<string, GuardState>();
+  await lockExisting(client, sorted, out);
+  await insertEmptyStates(client, sorted.filter((k) => !out.has(stateKey(k.table, k.id))), out);
   return out;
+}
+
+export interface ApplyLocks {
+  states: Map<string, GuardState>;
+  /** rows of the batch that have no guard state yet: inserted with their new version by writeRowStates */
+  unstored: Set<string>;
+}
+
+/**
+ * The apply's locks: like lockRowStates, except that a row of the batch without guard state is not
+ * created now (any version supersedes none, so it wins) but inserted once, with its new version, by
+ * writeRowStates — which fails with a serialization error, retried, if another transaction created it
+ * meanwhile. One statement when every row exists.
+ */
+export async function lockRowStatesForApply(client: Client, keys: RowKey[], batchKeys: ReadonlySet<string>): Promise<ApplyLocks> {
+  const sorted = sortedKeys(keys);
+  const states = new Map<string, GuardState>();
+  await lockExisting(client, sorted, states);
+  const unstored = new Set<string>();
+  const toCreate: RowKey[] = [];
+  for (const k of sorted) {
+    const key = stateKey(k.table, k.id);
+    if (states.has(key)) continue;
+    if (batchKeys.has(key)) {
+      unstored.add(key);
+      states.set(key, emptyState(k.table, k.id));
+    } else toCreate.push(k);
+  }
+  await insertEmptyStates(client, toCreate, states);
+  return { states, unstored };
+}
+
+/** A guard state created by another transaction after this one found none: the transaction is retried. */
+export class ConcurrentStateCreation extends Error {
+  readonly code = '40001';
+  constructor(count: number) {
+    super(`${count} version-guard row(s) created by a concurrent apply; retrying the transaction`);
+    this.name = 'ConcurrentStateCreation';
+  }
+}
+
+function stateColumns(all: readonly GuardState[]) {
+  const col = <T>(f: (s: GuardState) => T) => all.map(f);
+  return [
+    col((s) => s.table),
+    col((s) => s.rowId),
+    col((s) => (s.version ? formatLsn(s.version.lsn) : null)),
+    col((s) => (s.version?.kind === 'change' ? s.version.seq : 0)),
+    col((s) => (s.version?.kind === 'change' ? s.version.xid.toString() : null)),
+    col((s) => (s.version?.kind === 'snapshot' ? s.version.snapshot.text : null)),
+    col((s) => s.deleted),
+    col((s) => s.juntaId),
+    col((s) => (s.worth === null ? null : formatCents(s.worth))),
+  ];
 }
 
 /**
  * Writes the guard state of the rows applied (their new version and the worth the ledger now holds for
- * them) and, for `worthOnly`, only the worth held.
+ * them) and, for `worthOnly`, only the worth held. Rows in `unstored` (see lockRowStatesForApply) are
+ * inserted.
  */
-export async function writeRowStates(client: Client, states: GuardState[], worthOnly: GuardState[] = []): Promise<void> {
-  if (states.length === 0 && worthOnly.length === 0) return;
-  const all = [...states, ...worthOnly];
-  const col = <T>(f: (s: GuardState) => T) => all.map(f);
+export async function writeRowStates(client: Client, states: GuardState[], worthOnly: GuardState[] = [], unstored: ReadonlySet<string> = new Set()): Promise<void> {
+  const inserts = unstored.size ? states.filter((s) => unstored.has(stateKey(s.table, s.rowId))) : [];
+  const updates = [...(inserts.length ? states.filter((s) => !unstored.has(stateKey(s.table, s.rowId))) : states), ...worthOnly];
+  if (inserts.length > 0) {
+    const r = await client.query(
+      `INSERT INTO prestamos_cdc.row_state (source_table, row_id, lsn, seq, xid, snapshot, deleted, junta_id, worth)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::pg_lsn[], $4::int[], $5::xid8[], $6::pg_snapshot[], $7::boolean[], $8::text[], $9::numeric[])
+       ON CONFLICT (source_table, row_id) DO NOTHING`,
+      stateColumns(inserts),
+    );
+    if (r.rowCount !== inserts.length) throw new ConcurrentStateCreation(inserts.length - (r.rowCount ?? 0));
+  }
+  if (updates.length === 0) return;
+  const versionedCount = updates.length - worthOnly.length;
   await client.query(
     `UPDATE prestamos_cdc.row_state s
         SET lsn = CASE WHEN v.keep THEN s.lsn ELSE v.lsn END, seq = CASE WHEN v.keep THEN s.seq ELSE v.seq END,
@@ -123,18 +193,7 @@ export async function writeRowStates(client: Client, states: GuardState[], worth
        FROM unnest($1::text[], $2::text[], $3::pg_lsn[], $4::int[], $5::xid8[], $6::pg_snapshot[], $7::boolean[], $8::text[], $9::numeric[], $10::boolean[])
             AS v(source_table, row_id, lsn, seq, xid, snapshot, deleted, junta_id, worth, keep)
       WHERE s.source_table = v.source_table AND s.row_id = v.row_id`,
-    [
-      col((s) => s.table),
-      col((s) => s.rowId),
-      col((s) => (s.version ? formatLsn(s.version.lsn) : null)),
-      col((s) => (s.version?.kind === 'change' ? s.version.seq : 0)),
-      col((s) => (s.version?.kind === 'change' ? s.version.xid.toString() : null)),
-      col((s) => (s.version?.kind === 'snapshot' ? s.version.snapshot.text : null)),
-      col((s) => s.deleted),
-      col((s) => s.juntaId),
-      col((s) => (s.worth === null ? null : formatCents(s.worth))),
-      all.map((_, i) => i >= states.length),
-    ],
+    [...stateColumns(updates), updates.map((_, i) => i >= versionedCount)],
   );
 }
 
