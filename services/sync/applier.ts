@@ -1,5 +1,6 @@
 // The apply: one database transaction per batch of change events, set-based. The decisions are the pure
-// plan of services/domain/apply-plan.ts; this writer runs its steps, one batched statement each:
+// plan of services/domain/apply-plan.ts; this writer runs its steps, one batched statement each
+// (services/sync/apply-sql/, one file per statement):
 //   read where each payment of the batch belonged; lock the version-guard state of every row touched and
 //   of the loans involved (key order); fold the batch through the guard; read the loans and payments the
 //   winners change (and all payments of a loan to recompute); plan the rows; read the ledger only for rows
