@@ -209,6 +209,11 @@ export class Snapshotter {
     let lsn: string;
     try {
       await client.query('BEGIN');
+      // The capture emits the chunk when its watermark comes through the stream, and the WAL sender
+      // sends only flushed WAL: with synchronous_commit off, this commit would reach it only at the WAL
+      // writer's next round (wal_writer_delay, 200 ms by default) — per chunk, the largest wait of a
+      // first load. One synchronous commit per chunk.
+      await client.query('SET LOCAL synchronous_commit TO on');
       for (const c of chunks) {
         const keys = c.rows.map((r) => String(r.id));
         const r = await client.query<{ id: string }>(
