@@ -13,7 +13,7 @@ import { generateLegacyData, insertLegacyData } from '../services/testdata/gener
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, consistencyCounts, isConsistent,
   startKafkaIfNeeded, machineInfo, runInModes, atLeast, round, scaled, Cleanup, adminQuery,
-  type BenchOptions, type BenchResult,
+  statementProfiling, resetStatementStats, statementStats, type BenchOptions, type BenchResult,
 } from './support.ts';
 
 /** The stop-the-world migration: the derivations of SPEC §3 written as INSERT … SELECT (verification_views.sql). */
@@ -96,6 +96,7 @@ export async function snapshotBenchmark(o: BenchOptions, modes: ('inline' | 'kaf
       const pool = openPool(url, 2);
       cleanup.add(`pool ${dbName}`, () => pool.end());
       const names = pipelineNames(`snap_${mode}`);
+      if (statementProfiling()) await resetStatementStats(pool);
       const t0 = performance.now();
       let seconds = 0;
       const pipeline = await spawnPipeline({ mode, databaseUrl: url, names, brokers });
@@ -106,10 +107,11 @@ export async function snapshotBenchmark(o: BenchOptions, modes: ('inline' | 'kaf
         seconds = (performance.now() - t0) / 1000;
         await pipeline.stop();
       }
+      const statements = statementProfiling() ? await statementStats(pool) : undefined;
       const consistency = await consistencyCounts(pool);
       const ours: Contestant = { seconds: round(seconds, 3), rowsPerSecond: Math.round(rows / seconds), consistent: isConsistent(consistency), consistency };
       const ratio = round(peerSeconds / seconds, 3);
-      figures[mode] = { ...ours, ratio };
+      figures[mode] = { ...ours, ratio, ...(statements ? { statements } : {}) };
       o.log(`  prestamos-cdc ${mode}: ${round(seconds, 2)} s, ${ours.rowsPerSecond} rows/s, ratio ${ratio}`);
       if (!ours.consistent) notes.push(`${mode}: the new tables are not consistent after the snapshot: ${JSON.stringify(consistency)}`);
       checks.push(atLeast(`${mode} snapshot / plain-SQL INSERT…SELECT`, ratio, 0.3));

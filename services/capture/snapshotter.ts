@@ -52,6 +52,8 @@ export class Snapshotter {
   /** the source-load query's last value, measured at most once a second */
   private load: number | null = null;
   private lastLoadCheck = 0;
+  /** chunks read and not yet acknowledged downstream (counted with those acknowledged and not applied) */
+  private unacknowledged = 0;
 
   constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; logger: Logger; metrics: Metrics }) {
     this.pool = options.pool;
@@ -155,20 +157,43 @@ export class Snapshotter {
           const c = await this.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${table}"`);
           cursor = { ...cursor, total: Number(c.rows[0]!.n), read: 0 };
         }
+        // Up to SNAPSHOT_MAX_CHUNKS_IN_FLIGHT chunks read and not yet acknowledged downstream: the next
+        // chunk is read while the previous ones are published (inline: applied). The cursor moves past
+        // a chunk only once it and every chunk before it are acknowledged, so a crash resumes at the
+        // first chunk not acknowledged.
+        const inFlight: Promise<void>[] = [];
+        let previous: Promise<unknown> = Promise.resolve();
         while (!cursor.done && !this.stopped) {
           await this.serveLoanRequests();
+          while (inFlight.length >= Math.max(1, this.config.maxChunksInFlight)) await Promise.race(inFlight);
           await this.waitForCapacity();
-          if (this.stopped) return;
+          if (this.stopped) break;
           const read = await readTableChunk(this.pool, table, cursor.after, this.config.chunkSize);
           const lastKey = read.rows.length ? String(read.rows[read.rows.length - 1]!.id) : cursor.after;
           const done = read.rows.length < this.config.chunkSize;
           const scope: ChunkScope = { kind: 'range', afterKey: cursor.after, throughKey: done ? null : lastKey };
-          await this.emit(req.id, read.snapshot, [{ table, rows: read.rows, scope }]);
+          const acknowledged = await this.startEmission(req.id, read.snapshot, [{ table, rows: read.rows, scope }]);
           cursor = { after: lastKey, done, total: cursor.total, read: (cursor.read ?? 0) + read.rows.length };
-          await this.bump(req.id, table, cursor, read.rows.length);
-          this.metrics.snapshotRows.inc({ table }, read.rows.length);
-          this.metrics.snapshotProgress.set({ table }, done ? 1 : cursor.total ? Math.min(1, cursor.read! / cursor.total) : 0);
+          const reached = cursor;
+          const rows = read.rows.length;
+          const step = Promise.all([previous, acknowledged]).then(async () => {
+            await this.bump(req.id, table, reached, rows);
+            this.metrics.snapshotRows.inc({ table }, rows);
+            this.metrics.snapshotProgress.set({ table }, reached.done ? 1 : reached.total ? Math.min(1, reached.read! / reached.total) : 0);
+          });
+          step.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
+          const tracked = step.finally(() => {
+            this.unacknowledged--;
+            inFlight.splice(inFlight.indexOf(tracked), 1);
+          });
+          tracked.catch(() => undefined);
+          this.unacknowledged++;
+          inFlight.push(tracked);
+          previous = step;
         }
+        await Promise.allSettled(inFlight);
+        await previous;
+        if (this.stopped) return;
       }
       if (this.stopped) return;
     }
@@ -191,11 +216,25 @@ export class Snapshotter {
 
   /** Records the chunks, writes their watermark, and waits until the capture has emitted them. */
   private async emit(requestId: string, snapshot: string, chunks: ReadChunk[]): Promise<void> {
+    await (await this.startEmission(requestId, snapshot, chunks));
+  }
+
+  /**
+   * Records the chunks and writes their watermark; returns a promise that resolves once the capture has
+   * emitted them and they are acknowledged downstream (and recorded as emitted).
+   */
+  private async startEmission(requestId: string, snapshot: string, chunks: ReadChunk[]): Promise<Promise<void>> {
     const client = await this.pool.connect();
     const ids: string[] = [];
     let emitted: Promise<void>[] = [];
+    let lsn: string;
     try {
       await client.query('BEGIN');
+      // The capture emits the chunk when its watermark comes through the stream, and the WAL sender
+      // sends only flushed WAL: with synchronous_commit off, this commit would reach it only at the WAL
+      // writer's next round (wal_writer_delay, 200 ms by default) — per chunk, the largest wait of a
+      // first load. One synchronous commit per chunk.
+      await client.query('SET LOCAL synchronous_commit TO on');
       for (const c of chunks) {
         const keys = c.rows.map((r) => String(r.id));
         const r = await client.query<{ id: string }>(
@@ -209,16 +248,13 @@ export class Snapshotter {
       emitted = chunks.map((c, i) =>
         this.capture.holdChunk({ chunkId: ids[i]!, requestId, table: c.table, rows: c.rows, scope: c.scope, snapshot, readTime }),
       );
+      for (const e of emitted) e.catch(() => undefined); // awaited by the promise returned
       const wm = await client.query<{ lsn: string }>(
         `INSERT INTO prestamos_cdc.signal (kind, payload) VALUES ('snapshot-watermark', $1::jsonb) RETURNING pg_current_wal_lsn()::text AS lsn`,
         [JSON.stringify({ chunkIds: ids, requestId })],
       );
+      lsn = wm.rows[0]!.lsn;
       await client.query('COMMIT');
-      await Promise.all(emitted);
-      await this.pool.query(
-        `UPDATE prestamos_cdc.snapshot_chunks SET emitted_at = now(), high_lsn = coalesce(high_lsn, $2::pg_lsn) WHERE id = ANY($1::bigint[])`,
-        [ids, wm.rows[0]!.lsn],
-      );
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       for (const id of ids) this.capture.releaseChunk(id, new Error('snapshot chunk abandoned'));
@@ -227,6 +263,12 @@ export class Snapshotter {
     } finally {
       client.release();
     }
+    return Promise.all(emitted).then(async () => {
+      await this.pool.query(
+        `UPDATE prestamos_cdc.snapshot_chunks SET emitted_at = now(), high_lsn = coalesce(high_lsn, $2::pg_lsn) WHERE id = ANY($1::bigint[])`,
+        [ids, lsn],
+      );
+    });
   }
 
   private async bump(requestId: string, table: CapturedTable, cursor: object, rows: number): Promise<void> {
@@ -270,9 +312,9 @@ export class Snapshotter {
     const inFlight = await this.pool.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_chunks WHERE emitted_at IS NOT NULL AND applied_at IS NULL`,
     );
-    const n = Number(inFlight.rows[0]!.n);
+    const n = Number(inFlight.rows[0]!.n) + this.unacknowledged;
     this.metrics.snapshotChunksInFlight.set(n);
-    if (n >= this.config.maxChunksInFlight) return `chunks: ${n} emitted and not yet applied`;
+    if (n >= this.config.maxChunksInFlight) return `chunks: ${n} read and not yet applied`;
     const control = await readControl(this.pool);
     if (control.paused) return `apply paused: ${control.reason ?? ''}`;
     const syncs = await readComponents(this.pool, 30);

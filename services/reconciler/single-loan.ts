@@ -186,9 +186,10 @@ export async function rollbackLoan(deps: SingleLoanDeps, id: string, actor: stri
       }
     }
     await store.appendMovements(client, movements);
-    // The version guard keeps each row's newest version; the rows are gone from the new tables.
+    // The version guard keeps each row's newest version; the rows are gone from the new tables and the
+    // ledger holds nothing for them (the worth held beside the version).
     await client.query(
-      `UPDATE prestamos_cdc.row_state SET deleted = true, updated_at = now()
+      `UPDATE prestamos_cdc.row_state SET deleted = true, worth = 0, updated_at = now()
         WHERE (source_table = 'Prestamo' AND row_id = $1) OR (source_table = 'PagoPrestamo' AND row_id = ANY($2::text[]))`,
       [id, [...new Set([...payments, ...candidates.rows.map((r) => r.id)])]],
     );
