@@ -31,16 +31,12 @@ CREATE TABLE IF NOT EXISTS prestamos_cdc.consumer_offsets (
   topic          text NOT NULL,
   partition      integer NOT NULL,
   next_offset    bigint NOT NULL,
-  -- the highest source LSN among the messages applied from this partition: a message below next_offset
-  -- that carries a newer one was never applied (the topic was recreated; services/sync/offset-tracker.ts)
-  applied_lsn    pg_lsn,
   -- commit time of the newest heartbeat applied from this partition: every change the partition
   -- carried before it has been applied (the capture sends heartbeats to every partition)
   heartbeat_at   timestamptz,
   updated_at     timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (consumer_group, topic, partition)
 );
-ALTER TABLE prestamos_cdc.consumer_offsets ADD COLUMN IF NOT EXISTS applied_lsn pg_lsn;
 
 -- Messages that could not be applied (also sent to the dead-letter topic when Kafka is used).
 CREATE TABLE IF NOT EXISTS prestamos_cdc.failed_records (

@@ -22,6 +22,8 @@ export const MIGRATION_FILES = [
   // A shipped file never changes (its checksum is recorded): a correction comes as a new file here.
   'capital_follows_junta_id.sql',
   'background_verification.sql',
+  'offsets_applied_lsn.sql',
+  'truncation_floors.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -123,8 +123,16 @@ export interface VersionFold {
   stale: CapturedTable[];
 }
 
-/** The version guard over the batch in stream order, starting from the versions held. */
-export function foldVersions(changes: readonly PreparedChange[], states: ReadonlyMap<string, GuardState>): VersionFold {
+/**
+ * The version guard over the batch in stream order, starting from the versions held. `floors`: per
+ * table, the newest TRUNCATE applied; a change must also be newer than it (a change committed before
+ * the truncate but consumed after it, from another partition, changes nothing).
+ */
+export function foldVersions(
+  changes: readonly PreparedChange[],
+  states: ReadonlyMap<string, GuardState>,
+  floors: ReadonlyMap<CapturedTable, RowVersion> = new Map(),
+): VersionFold {
   const winners = new Map<string, PreparedChange>();
   const stale: CapturedTable[] = [];
   let applied = 0;
@@ -133,7 +141,8 @@ export function foldVersions(changes: readonly PreparedChange[], states: Readonl
     const state = states.get(k);
     if (!state) throw new Error(`version guard: ${c.table} ${c.key} was not locked`);
     const previous = winners.get(k);
-    if (!supersedes(c.version, previous?.version ?? state.version)) {
+    const floor = floors.get(c.table);
+    if ((floor && !supersedes(c.version, floor)) || !supersedes(c.version, previous?.version ?? state.version)) {
       stale.push(c.table);
       continue;
     }

@@ -126,7 +126,8 @@ export class Applier {
 
     const previousLoanOfPayment = await store.readPaymentLoanIds(client, plan.paymentKeys(changes));
     const { states, unstored } = await store.lockRowStatesForApply(client, plan.rowsToLock(changes, previousLoanOfPayment), plan.batchKeys(changes));
-    const fold = plan.foldVersions(changes, states);
+    const floors = await store.lockTruncationFloors(client, [...new Set(changes.map((c) => c.table))]);
+    const fold = plan.foldVersions(changes, states, floors);
     outcome.applied = fold.applied;
     outcome.stale = fold.stale.length;
     for (const table of fold.stale) this.metrics?.eventsSkippedStale.inc({ table });

@@ -19,6 +19,7 @@ export { upsertPayments } from './apply-sql/upsert-payments.ts';
 export { deleteLoans, deletePayments } from './apply-sql/delete-shadow-rows.ts';
 export { readLedgerSums } from './apply-sql/read-ledger-sums.ts';
 export { appendMovements } from './apply-sql/append-movements.ts';
+export { lockTruncationFloors, raiseTruncationFloor } from './apply-sql/truncation-floors.ts';
 
 export interface FailedRecordInput {
   sourceTable: string | null;

@@ -647,6 +647,10 @@ export class SyncService {
     const offsets = this.offsetUpdate(batch, [item]);
     if (e.kind === 'truncate') {
       const version = versionOfPosition(e.position);
+      // First the table's floor, in a transaction of its own: it waits for the applies that read the
+      // old floor, and every later apply of a change older than the truncate changes nothing — also one
+      // committed before it that another partition delivers after it.
+      await this.transactionStep('truncate', (client) => store.raiseTruncationFloor(client, e.table, e.position));
       let after: string | null = null;
       for (;;) {
         const done = await this.transactionStep('truncate', async (client) => {

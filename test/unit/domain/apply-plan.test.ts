@@ -308,3 +308,33 @@ describe('loans to recompute', () => {
     expect(plan.loansToRecompute(winner(change), loans, new Map([['G', held('2025-01-01T00:00:00.000000Z')]]), new Set())).toEqual(new Set());
   });
 });
+
+describe('foldVersions with a truncation floor', () => {
+  const state = (rowId: string): GuardState => ({ table: 'PagoPrestamo', rowId, version: null, deleted: false, juntaId: null, worth: 0n });
+  const change = (key: string, lsn: bigint, xid: bigint): PreparedChange => ({
+    table: 'PagoPrestamo',
+    key,
+    version: { kind: 'change', lsn, seq: 1, xid },
+    row: null,
+    sourceLsn: `0/${lsn.toString(16)}`,
+    sourceXid: String(xid),
+  });
+  const floor: RowVersion = { kind: 'change', lsn: 0x3000n, seq: 1, xid: 702n };
+
+  it('a change older than the table\'s last truncate is stale even for a row never applied; a newer one wins', () => {
+    const states = new Map([['a', state('a')], ['b', state('b')]].map(([k, s]) => [plan.stateKey('PagoPrestamo', k as string), s as GuardState]));
+    const fold = plan.foldVersions([change('a', 0x2000n, 701n), change('b', 0x4000n, 703n)], states, new Map([['PagoPrestamo', floor]]));
+    expect([...fold.winners.keys()]).toEqual([plan.stateKey('PagoPrestamo', 'b')]);
+    expect(fold.stale).toEqual(['PagoPrestamo']);
+    // without the floor both win
+    expect(plan.foldVersions([change('a', 0x2000n, 701n), change('b', 0x4000n, 703n)], states).winners.size).toBe(2);
+  });
+
+  it('a snapshot row wins over the floor exactly when its snapshot sees the truncate', () => {
+    const states = new Map([[plan.stateKey('PagoPrestamo', 's'), state('s')]]);
+    const snap = (text: string): PreparedChange => ({ ...change('s', 0x5000n, 0n), version: { kind: 'snapshot', lsn: 0x5000n, snapshot: parsePgSnapshot(text) } });
+    const floors = new Map([['PagoPrestamo' as const, floor]]);
+    expect(plan.foldVersions([snap('710:710:')], states, floors).winners.size).toBe(1);
+    expect(plan.foldVersions([snap('700:705:702')], states, floors).winners.size).toBe(0);
+  });
+});
