@@ -5,6 +5,9 @@ import { startProcess, type RunningProcess } from '../../services/orchestrator/p
 import type { RunningPipeline } from '../../services/orchestrator/pipeline.ts';
 import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { Command, CommandContext } from './types.ts';
+import { createLoanWriter } from '../../services/sync/loan-writer.ts';
+import type { Database } from '../../connectors/postgres/database.ts';
+import type { Metrics } from '../../services/runtime/metrics.ts';
 
 /** Waits for SIGTERM or SIGINT, then stops the process gracefully; a second signal exits at once. */
 export async function serveUntilSignal(ctx: CommandContext, handle: RunningProcess): Promise<number> {
@@ -36,8 +39,10 @@ export async function serveUntilSignal(ctx: CommandContext, handle: RunningProce
 }
 
 export function apiRoutesFor(ctx: CommandContext, withApi: boolean) {
-  return ({ databaseUrl, pipeline }: { databaseUrl: string; pipeline: RunningPipeline | undefined }) =>
-    withApi ? reconcilerRoutes({ config: ctx.config, databaseUrl, logger: ctx.logger, pipeline }) : [];
+  return ({ database, databaseUrl, pipeline, metrics }: { database: Database; databaseUrl: string; pipeline: RunningPipeline | undefined; metrics: Metrics }) =>
+    withApi
+      ? reconcilerRoutes({ config: ctx.config, databaseUrl, logger: ctx.logger, pipeline, loans: createLoanWriter({ pool: database.pool, logger: ctx.logger, metrics }) })
+      : [];
 }
 
 function serveCommand(summary: string, parts: { capture: boolean; sync: boolean; api: boolean }): Command {

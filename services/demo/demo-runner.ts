@@ -23,6 +23,7 @@ import { startLegacyWriter, type LegacyWriter } from '../testdata/legacy-writer.
 import { prepareDemoDatabase } from './demo-database.ts';
 import { count, snapshotLine, snapshotDoneLine, summaryLine, verdictLines, verdictOf, type Verdict } from './demo-view.ts';
 import type { Terminal } from './terminal.ts';
+import { createLoanWriter } from '../sync/loan-writer.ts';
 
 export const DEMO_DATABASE = 'prestamos_demo';
 /** Bound on the stop's wait for the pipeline (snapshot, then the stream) to apply everything committed. */
@@ -222,7 +223,8 @@ export class Demo {
       mode: 'inline',
       capture: true,
       sync: true,
-      apiRoutes: ({ databaseUrl, pipeline }) => reconcilerRoutes({ config, databaseUrl, logger, pipeline }),
+      apiRoutes: ({ database, databaseUrl, pipeline, metrics }) =>
+        reconcilerRoutes({ config, databaseUrl, logger, pipeline, loans: createLoanWriter({ pool: database.pool, logger, metrics }) }),
       applicationName: 'prestamos-cdc demo',
     });
     cleanup.push({ what: 'prestamos-cdc', fn: () => handle.stop() });

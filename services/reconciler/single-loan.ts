@@ -6,13 +6,14 @@
 // payments in one short REPEATABLE READ transaction, emits them at a watermark of the stream, and the
 // sync applies them under the version guard and marks the request applied when every chunk marker is
 // in. Before any capture streams (say, before POST /prestamos/migration/start), there is no stream to
-// order against, so the same snapshot rows are applied here, in-process, through the same Applier:
+// order against, so the same snapshot rows are applied here, in-process, through the sync's loan writer
+// (passed in as deps.loans: services/sync/loan-writer.ts):
 // version = (current WAL position, the read's pg_snapshot); payments that left the loan are applied as
 // the read saw them (under their new loan), and only those gone from the read are removed — what the
 // sync does at a loan chunk's end marker. Either way the rolled-back mark, if
 // any, is cleared in the transaction that starts it.
 //
-// Rollback. In one transaction that takes the apply's own locks (the version-guard rows of the loan and
+// Rollback (deps.loans.rollBack). In one transaction that takes the apply's own locks (the version-guard rows of the loan and
 // of its payments, in key order), the loan is marked rolled back, its rows leave the new tables, and
 // the ledger gets the reversals that bring the worth of the loan and of each of its payments to zero
 // (append-only: new movements, never an UPDATE). The applier treats every later event of a rolled-back
@@ -23,23 +24,26 @@ import type { Metrics } from '../runtime/metrics.ts';
 import { ConflictError, NotFoundError, ValidationError, errorMessage } from '../runtime/errors.ts';
 import { createSnapshotRequest } from '../runtime/control-plane.ts';
 import type { LocalPipeline } from '../runtime/local-pipeline.ts';
-import { Applier, type PreparedChange } from '../sync/applier.ts';
-import * as store from '../sync/shadow-store.ts';
-import { ledgerCorrections, type Movement } from '../domain/ledger.ts';
-import { parseLoanRow, parsePaymentRow } from '../domain/legacy-rows.ts';
-import { parseLsn } from '../domain/lsn.ts';
-import { parsePgSnapshot } from '../domain/visibility.ts';
-import { formatCents } from '../domain/decimal.ts';
-import { readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
+import { readLoanWithPayments, type LoanRead } from '../../connectors/postgres/snapshot-reader.ts';
 import { readLiveState } from './live-state.ts';
 import { compareLoan, type LoanComparison } from './verification.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
+
+/**
+ * The writes of one loan outside the stream (services/sync/loan-writer.ts implements them with the
+ * sync's locks, version guard and ledger rule; whoever assembles the process passes it in).
+ */
+export interface LoanWriter {
+  applyLoanRead(id: string, read: LoanRead): Promise<void>;
+  rollBack(id: string, actor: string, requestId: string): Promise<Omit<RollbackResult, 'status'> & { status: RollbackResult['status'] | 'unknown loan' }>;
+}
 
 export interface SingleLoanDeps {
   pool: pg.Pool;
   logger: Logger;
   metrics?: Metrics;
   pipeline?: LocalPipeline;
+  loans: LoanWriter;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,29 +112,12 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
 
   // No capture streams: the same snapshot rows, applied here.
   const read = await readLoanWithPayments(deps.pool, id);
-  const lsn = (await deps.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
-  const version = { kind: 'snapshot' as const, lsn: parseLsn(lsn), snapshot: parsePgSnapshot(read.snapshot) };
-  let changes: PreparedChange[];
   try {
-    changes = [
-      { table: 'Prestamo', key: id, version, row: read.loan ? parseLoanRow(read.loan) : null, sourceLsn: lsn, sourceXid: null },
-      // its payments, and those that left it for another loan, as the read saw them
-      ...[...read.payments, ...read.movedAway].map((p) => {
-        const row = parsePaymentRow(p);
-        return { table: 'PagoPrestamo' as const, key: row.id, version, row, sourceLsn: lsn, sourceXid: null };
-      }),
-    ];
+    await deps.loans.applyLoanRead(id, read);
   } catch (err) {
     if (err instanceof ValidationError) throw new ConflictError(`loan ${JSON.stringify(id)} cannot be migrated: its legacy rows are invalid`, [errorMessage(err)], 'invalid_legacy_row');
     throw err;
   }
-  const applier = new Applier({ pool: deps.pool, logger: deps.logger, metrics: deps.metrics });
-  await applier.transaction(async (client) => {
-    await client.query('DELETE FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
-    // only payments gone from the read altogether: one under another loan is not gone
-    const removals: PreparedChange[] = read.absent.map((key) => ({ table: 'PagoPrestamo', key, version, row: null, sourceLsn: lsn, sourceXid: null }));
-    await applier.applyChanges(client, [...changes, ...removals]);
-  });
   deps.logger.info({ prestamoId: id, actor, payments: read.payments.length }, 'single loan migrated in-process (no capture streaming)');
   return { status: 'applied', mode: 'in-process', requestId: null, durationMs: Date.now() - t0, comparison: await compareLoan(deps.pool, id) };
 }
@@ -145,63 +132,9 @@ export interface RollbackResult {
 }
 
 export async function rollbackLoan(deps: SingleLoanDeps, id: string, actor: string, requestId: string): Promise<RollbackResult> {
-  const applier = new Applier({ pool: deps.pool, logger: deps.logger, metrics: deps.metrics });
-  const result = await applier.transaction(async (client): Promise<RollbackResult> => {
-    const presence = await loanPresence(client, id);
-    if (presence.rolledBack) {
-      const r = await client.query<{ at: string; by: string }>('SELECT rolled_back_at::text AS at, rolled_back_by AS by FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
-      return { prestamoId: id, status: 'already rolled back', rolledBackAt: r.rows[0]!.at, rolledBackBy: r.rows[0]!.by, removed: { loan: false, payments: [] }, ledgerReversals: [] };
-    }
-    if (!presence.inLegacy && !presence.inNew) throw unknownLoan(id);
-    // The apply's locks, in its order: the loan and every payment that is or was part of it.
-    const candidates = await client.query<{ id: string }>(
-      `SELECT id FROM "PagoPrestamoNew" WHERE prestamo_id = $1 UNION SELECT id FROM "PagoPrestamo" WHERE "prestamoId" = $1`,
-      [id],
-    );
-    await store.lockRowStates(client, [{ table: 'Prestamo', id }, ...candidates.rows.map((r) => ({ table: 'PagoPrestamo' as const, id: r.id }))]);
-    const marked = await client.query<{ at: string }>(
-      `INSERT INTO prestamos_cdc.rolled_back_loans (prestamo_id, rolled_back_by, request_id) VALUES ($1, $2, $3)
-       ON CONFLICT (prestamo_id) DO NOTHING RETURNING rolled_back_at::text AS at`,
-      [id, actor, requestId],
-    );
-    if (!marked.rows[0]) {
-      // a concurrent rollback of the same loan committed while this one waited for the locks
-      const r = await client.query<{ at: string; by: string }>('SELECT rolled_back_at::text AS at, rolled_back_by AS by FROM prestamos_cdc.rolled_back_loans WHERE prestamo_id = $1', [id]);
-      return { prestamoId: id, status: 'already rolled back', rolledBackAt: r.rows[0]!.at, rolledBackBy: r.rows[0]!.by, removed: { loan: false, payments: [] }, ledgerReversals: [] };
-    }
-    // Payments that arrived under the loan between the read above and the lock are locked through the
-    // loan (every apply of a payment locks its loan too), so this list is complete now.
-    const payments = (await client.query<{ id: string }>('DELETE FROM "PagoPrestamoNew" WHERE prestamo_id = $1 RETURNING id', [id])).rows.map((r) => r.id).sort();
-    const loan = (await client.query('DELETE FROM "PrestamoNew" WHERE id = $1 RETURNING id', [id])).rowCount! > 0;
-    const sums = await store.readLedgerSums(client, { loans: [id], payments, acciones: [], multas: [] });
-    const empty = new Map<string, bigint>();
-    const why = ` (loan ${id} rolled back by ${actor})`;
-    const movements: (Movement & { sourceLsn: string | null })[] = [];
-    for (const m of ledgerCorrections({ type: 'PRESTAMO', rowId: id }, null, sums.get(store.ledgerKey('PRESTAMO', id)) ?? empty)) {
-      movements.push({ ...m, description: m.description + why, sourceLsn: null });
-    }
-    for (const p of payments) {
-      for (const m of ledgerCorrections({ type: 'PAGO', rowId: p, prestamoId: id }, null, sums.get(store.ledgerKey('PAGO', p)) ?? empty)) {
-        movements.push({ ...m, description: m.description + why, sourceLsn: null });
-      }
-    }
-    await store.appendMovements(client, movements);
-    // The version guard keeps each row's newest version; the rows are gone from the new tables and the
-    // ledger holds nothing for them (the worth held beside the version).
-    await client.query(
-      `UPDATE prestamos_cdc.row_state SET deleted = true, worth = 0, updated_at = now()
-        WHERE (source_table = 'Prestamo' AND row_id = $1) OR (source_table = 'PagoPrestamo' AND row_id = ANY($2::text[]))`,
-      [id, [...new Set([...payments, ...candidates.rows.map((r) => r.id)])]],
-    );
-    return {
-      prestamoId: id,
-      status: 'rolled back',
-      rolledBackAt: marked.rows[0]!.at,
-      rolledBackBy: actor,
-      removed: { loan, payments },
-      ledgerReversals: movements.map((m) => ({ juntaId: m.juntaId, type: m.type, rowId: m.type === 'PAGO' ? m.pagoId! : m.prestamoId!, direction: m.direction, amount: formatCents(m.amount) })),
-    };
-  });
+  const outcome = await deps.loans.rollBack(id, actor, requestId);
+  if (outcome.status === 'unknown loan') throw unknownLoan(id);
+  const result: RollbackResult = { ...outcome, status: outcome.status as RollbackResult['status'] };
   for (const m of result.ledgerReversals) deps.metrics?.ledgerMovements.inc({ type: m.type, direction: m.direction });
   deps.logger.info({ prestamoId: id, actor, status: result.status, payments: result.removed.payments.length, reversals: result.ledgerReversals.length }, 'loan rolled back');
   return result;

@@ -12,6 +12,7 @@ import { startMigration } from '../../services/reconciler/migration-starter.ts';
 import { reconcilerRoutes } from '../../services/reconciler/routes/index.ts';
 import type { TestDatabase } from './database.ts';
 import { waitFor } from './wait.ts';
+import { createLoanWriter } from '../../services/sync/loan-writer.ts';
 
 /**
  * Configuration for a test database: its own slot (slot names are unique per server), and its own topic
@@ -58,7 +59,8 @@ export async function startTestProcess(
     capture,
     sync,
     applicationName: 'prestamos-cdc test',
-    apiRoutes: ({ databaseUrl, pipeline }) => (options.api === false ? [] : reconcilerRoutes({ config, databaseUrl, logger, pipeline })),
+    apiRoutes: ({ database, databaseUrl, pipeline, metrics }) =>
+      options.api === false ? [] : reconcilerRoutes({ config, databaseUrl, logger, pipeline, loans: createLoanWriter({ pool: database.pool, logger, metrics }) }),
   });
 }
 

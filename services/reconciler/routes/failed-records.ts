@@ -33,7 +33,7 @@ export function failedRecordRoutes(deps: ReconcilerDeps): RouteRegistrar {
       mutation(ctx, 'migration.failed.retry', ['operator'], async (req, res) => {
         const id = parseNumericId(req.params.id);
         const body = parseBody(RETRY_BODY, req.body, req.headers['content-type']);
-        const result = await retryFailedRecord({ pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline }, id, actorOf(req), (body.waitSeconds ?? 30) * 1000);
+        const result = await retryFailedRecord({ pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline, loans: deps.loans }, id, actorOf(req), (body.waitSeconds ?? 30) * 1000);
         if (result.status === 'pending') res.status(202);
         return result;
       }),

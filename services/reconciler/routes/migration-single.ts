@@ -15,7 +15,7 @@ const ROLLBACK_BODY = z.object({ reason: z.string().min(1).max(500).optional() }
 
 export function singleLoanRoutes(deps: ReconcilerDeps): RouteRegistrar {
   return (router, ctx) => {
-    const loanDeps = () => ({ pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline });
+    const loanDeps = () => ({ pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline, loans: deps.loans });
 
     router.post(
       '/prestamos/migration/single/:id',

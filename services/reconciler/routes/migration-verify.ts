@@ -18,7 +18,7 @@ const CONSISTENCY_QUERY = z.object({ limit: intParam(1, 200, 20), fresh: z.enum(
 export function verificationRoutes(deps: ReconcilerDeps): RouteRegistrar {
   return (router, ctx) => {
     const repair = ctx.metrics
-      ? new SelfRepair({ deps: { pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline }, policy: { mode: deps.config.repair.mode, maxPerHour: deps.config.repair.maxPerHour, cooldownMs: 2 * deps.config.verify.intervalSeconds * 1000 + 30_000 } })
+      ? new SelfRepair({ deps: { pool: ctx.pool, logger: ctx.logger, metrics: ctx.metrics, pipeline: deps.pipeline, loans: deps.loans }, policy: { mode: deps.config.repair.mode, maxPerHour: deps.config.repair.maxPerHour, cooldownMs: 2 * deps.config.verify.intervalSeconds * 1000 + 30_000 } })
       : undefined;
     const verifier =
       repair &&

@@ -8,6 +8,7 @@ import { startTestProcess, waitForCatchUp, expectConsistent, startMigrationFor, 
 import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
 import { migrateSingleLoan } from '../../../services/reconciler/single-loan.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
+import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -40,7 +41,7 @@ describe('a one-loan request during a table snapshot', () => {
     });
 
     const loan = [...data.prestamos].sort((a, b) => (a.id < b.id ? 1 : -1))[0]!; // the last one the table snapshot reaches
-    const result = await migrateSingleLoan({ pool, logger: testLogger(), pipeline: proc.pipeline }, loan.id, 'test', 120_000);
+    const result = await migrateSingleLoan({ pool, logger: testLogger(), pipeline: proc.pipeline, loans: createLoanWriter({ pool, logger: testLogger() }) }, loan.id, 'test', 120_000);
     expect(result.status).toBe('applied');
     expect(result.mode).toBe('snapshot request');
     expect(result.comparison?.exact).toBe(true);

@@ -14,6 +14,7 @@ import { startTestProcess, waitForCatchUp, expectConsistent, startMigrationFor, 
 import { generateLegacyData, insertLegacyData, type LegacyData } from '../../../services/testdata/generator.ts';
 import { migrateSingleLoan } from '../../../services/reconciler/single-loan.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
+import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 
 const disbursed = ['DESEMBOLSADO', 'PAGADO', 'VENCIDO'];
 
@@ -58,7 +59,7 @@ describe('loan re-sync while a payment moves to another loan', () => {
     await expectPaymentUnder(db, move.payment, move.from);
 
     await pool.query(`UPDATE "PagoPrestamo" SET "prestamoId" = $2, "updatedAt" = now() WHERE id = $1`, [move.payment, move.to]);
-    const result = await migrateSingleLoan({ pool, logger: testLogger() }, move.from, 'test', 1000);
+    const result = await migrateSingleLoan({ pool, logger: testLogger(), loans: createLoanWriter({ pool, logger: testLogger() }) }, move.from, 'test', 1000);
     expect(result.mode).toBe('in-process');
 
     procs.push(await startTestProcess(db, { config }));
@@ -123,7 +124,7 @@ describe('loan re-sync while a payment moves to another loan (kafka, several par
       await new Promise((r) => setTimeout(r, 300));
     }
     await pool.query(`UPDATE "PagoPrestamo" SET "prestamoId" = $2, "updatedAt" = now() WHERE id = $1`, [move.payment, move.to]);
-    const pending = await migrateSingleLoan({ pool, logger: testLogger(), pipeline: capture.pipeline }, move.from, 'test', 0);
+    const pending = await migrateSingleLoan({ pool, logger: testLogger(), pipeline: capture.pipeline, loans: createLoanWriter({ pool, logger: testLogger() }) }, move.from, 'test', 0);
     expect(pending.mode).toBe('snapshot request');
     await waitFor('the loan chunk to be emitted', async () => {
       const r = await db.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [pending.requestId]);
