@@ -45,15 +45,20 @@ export interface KafkaPublisherOptions {
 
 export class KafkaEventPublisher implements EventPublisher {
   private readonly o: KafkaPublisherOptions;
-  private readonly producer: Producer;
+  private producer: Producer;
   /** topic → partition count, refreshed every minute (partitions can be added to a topic) */
   private readonly partitions = new Map<string, { n: number; at: number }>();
   private budget = 0;
-  private connected = false;
+  private topicsReady = false;
+  private producerConnected = false;
 
   constructor(options: KafkaPublisherOptions) {
     this.o = options;
-    this.producer = options.kafka.producer({
+    this.producer = this.createProducer();
+  }
+
+  private createProducer(): Producer {
+    return this.o.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -67,17 +72,34 @@ export class KafkaEventPublisher implements EventPublisher {
     });
   }
 
+  /**
+   * After a failed send the producer is replaced: requests that timed out may still be written by a
+   * broker that was only stalled, and kafkajs's idempotent producer then stays out of step with the
+   * broker's sequence numbers (OUT_OF_ORDER_SEQUENCE_NUMBER on every later send). A new producer gets a
+   * new producer id; the capture resends the batch in order.
+   */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.createProducer();
+    this.producerConnected = false;
+    await old.disconnect().catch(() => undefined);
+  }
+
   async connect(): Promise<void> {
-    if (this.connected) return;
-    const limits = await ensureTopics({
-      kafka: this.o.kafka,
-      wanted: CAPTURED_TABLES.map((t) => ({ name: topicFor(this.o.prefix, t), role: 'table' as const })),
-      settings: this.o.topics,
-      logger: this.o.logger,
-    });
-    this.budget = budgetFor(Math.min(...limits.values()));
-    await this.producer.connect();
-    this.connected = true;
+    if (!this.topicsReady) {
+      const limits = await ensureTopics({
+        kafka: this.o.kafka,
+        wanted: CAPTURED_TABLES.map((t) => ({ name: topicFor(this.o.prefix, t), role: 'table' as const })),
+        settings: this.o.topics,
+        logger: this.o.logger,
+      });
+      this.budget = budgetFor(Math.min(...limits.values()));
+      this.topicsReady = true;
+    }
+    if (!this.producerConnected) {
+      await this.producer.connect();
+      this.producerConnected = true;
+    }
   }
 
   async publish(events: ChangeEvent[]): Promise<void> {
@@ -139,7 +161,12 @@ export class KafkaEventPublisher implements EventPublisher {
     }
     const compression = this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     for (const request of batcher.take()) {
-      await this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression });
+      try {
+        await this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression });
+      } catch (err) {
+        await this.replaceProducer();
+        throw err;
+      }
     }
     for (const u of unpublishable) {
       this.o.logger.error(u, u.reason === 'too_large' ? 'change event too large for any produce request: recorded as a failed record, not sent' : 'change event that the topic\'s Avro schema cannot carry: recorded as a failed record, not sent');
@@ -165,7 +192,7 @@ export class KafkaEventPublisher implements EventPublisher {
   }
 
   async close(): Promise<void> {
-    if (this.connected) await this.producer.disconnect();
-    this.connected = false;
+    if (this.producerConnected) await this.producer.disconnect();
+    this.producerConnected = false;
   }
 }

@@ -103,6 +103,10 @@ export class SyncService {
   private controlTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private controlPaused = false;
+  /** the write of the last pause this process decided, until it is recorded */
+  private pauseWrite: Promise<unknown> = Promise.resolve();
+  /** pauses this process decided (the control loop does not undo one with a read that began before it) */
+  private pausesDecided = 0;
   private loadThrottled = false;
   private sourcePaused = false;
   private lastLoadCheck = 0;
@@ -214,8 +218,11 @@ export class SyncService {
 
   private async controlTick(): Promise<void> {
     try {
+      await this.pauseWrite;
+      const pausesBefore = this.pausesDecided;
       const control = await readControl(this.o.pool);
-      if (control.paused !== this.controlPaused) {
+      // a pause decided here while the row was being read is newer than what the read saw
+      if (this.pausesDecided === pausesBefore && control.paused !== this.controlPaused) {
         this.controlPaused = control.paused;
         if (!control.paused) {
           this.errorWindow.reset();
@@ -223,8 +230,10 @@ export class SyncService {
         }
         this.o.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
       }
-      this.status.paused = control.paused;
-      this.status.pausedReason = control.paused ? control.reason : null;
+      if (this.pausesDecided === pausesBefore) {
+        this.status.paused = control.paused;
+        this.status.pausedReason = control.paused ? control.reason : null;
+      }
       const { sourceLoadQuery, sourceLoadThreshold } = this.o.config.throttle;
       if (sourceLoadQuery && sourceLoadThreshold !== undefined && Date.now() - this.lastLoadCheck >= 2000) {
         this.lastLoadCheck = Date.now();
@@ -328,13 +337,16 @@ export class SyncService {
   private pauseApply(reason: string, logMessage: string): void {
     if (this.controlPaused) return;
     this.controlPaused = true;
+    this.pausesDecided++;
     this.o.source.pause();
     this.sourcePaused = true;
     this.status.paused = true;
     this.status.pausedReason = reason;
     this.o.metrics.paused.set(1);
     this.o.logger.error({ reason }, logMessage);
-    void setPaused(this.o.pool, true, reason, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
+    // the control loop waits for this write before it reads the control row again: a read that began
+    // before it would otherwise see "not paused" and lift the pause just made
+    this.pauseWrite = setPaused(this.o.pool, true, reason, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
   }
 
   async handleBatch(batch: IncomingBatch): Promise<void> {
