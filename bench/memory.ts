@@ -94,6 +94,8 @@ export async function memoryBenchmark(o: BenchOptions, modes: ('inline' | 'kafka
         const deadline = performance.now() + 3_600_000;
         applied = false;
         while (performance.now() < deadline) {
+          const dead = pipeline.processes.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+          if (dead) throw new Error(`prestamos-cdc ${dead.role} exited (${dead.child.exitCode ?? dead.child.signalCode}) while applying the transaction:\n${dead.output()}`);
           if (await markerApplied(pool, marker, names.groupId)) {
             applied = true;
             break;

@@ -40,7 +40,13 @@ export class KafkaEventSource implements EventSource {
       maxWaitTimeInMs: 100,
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      // A fetch is bounded in compressed bytes; gzip-compressed JSON events decompress to several times
+      // that, and decoded events take several times more again. Through a backlog of a 1M-row
+      // transaction, 4 MiB per partition and kafkajs' 10 MiB per fetch took the sync to ~490 MiB at 300k
+      // rows (and out of its 256 MB heap at 1M); 1 MiB per partition and 2 MiB per fetch keep it bounded
+      // whatever the backlog (bench/memory.ts).
+      maxBytesPerPartition: 1024 * 1024,
+      maxBytes: 2 * 1024 * 1024,
       // kafkajs restarts a crashed consumer; never once this source is stopping (it would keep the
       // process alive after its drain)
       retry: { restartOnFailure: async () => !this.stopping },
