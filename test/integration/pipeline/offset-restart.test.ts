@@ -40,9 +40,12 @@ async function stage(seed: number): Promise<{ db: TestDatabase; pool: pg.Pool; a
   return { db, pool, admin, brokers: kafka.brokers };
 }
 
+/** Everything committed until now is published: the slot confirmed the WAL position of this moment (a
+ * fixed target: the server's WAL position keeps moving with the other test files' databases). */
 async function published(db: TestDatabase, slot: string): Promise<void> {
+  const target = (await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn;
   await waitFor('the capture to publish everything', async () => {
-    const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= pg_current_wal_lsn() AS ok FROM pg_replication_slots WHERE slot_name = $1`, [slot]);
+    const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [slot, target]);
     return r.rows[0]?.ok;
   }, 120_000);
 }
