@@ -7,17 +7,10 @@
 // crash) stores it once.
 import type pg from 'pg';
 import type { Metrics } from '../runtime/metrics.ts';
+import type { UnpublishableEvent } from '../../connectors/kafka/kafka-publisher.ts';
 
-export interface UnpublishableChange {
-  table: string;
-  key: string;
-  topic: string;
-  bytes: number;
-  limit: number;
-  lsn: string;
-  reason: 'too_large' | 'schema_mismatch';
-  detail?: string;
-}
+/** What the publisher could not send (connectors/kafka/kafka-publisher.ts). */
+export type UnpublishableChange = UnpublishableEvent;
 
 export const EVENT_TOO_LARGE = 'EVENT_TOO_LARGE';
 export const EVENT_SCHEMA_MISMATCH = 'EVENT_SCHEMA_MISMATCH';
