@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const TOPIC_PREFIX = /^[A-Za-z0-9._-]{1,200}$/;
+/** Bytes allowed for one key in a snapshot chunk's marker (see loadConfig). */
+const MARKER_BYTES_PER_KEY = 64;
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const postgresUrl = z
@@ -179,6 +181,15 @@ export function loadConfig(env: Env): Config {
     problems.push({
       variable: e.SOURCE_LOAD_QUERY === undefined ? 'SOURCE_LOAD_QUERY' : 'SOURCE_LOAD_THRESHOLD',
       message: 'SOURCE_LOAD_QUERY and SOURCE_LOAD_THRESHOLD must be set together',
+    });
+  }
+  // In Kafka mode a snapshot chunk's marker lists the chunk's keys: it must fit in one message. Allowing
+  // 64 bytes a key (ids are cuid-like, ~25) within half of the topic's message limit keeps it well under.
+  const maxChunk = Math.floor(e.KAFKA_MAX_MESSAGE_BYTES / 2 / MARKER_BYTES_PER_KEY);
+  if (e.KAFKA_BROKERS && e.SNAPSHOT_CHUNK_SIZE > maxChunk) {
+    problems.push({
+      variable: 'SNAPSHOT_CHUNK_SIZE',
+      message: `at most ${maxChunk} with KAFKA_MAX_MESSAGE_BYTES=${e.KAFKA_MAX_MESSAGE_BYTES}: a chunk's marker lists its keys (${MARKER_BYTES_PER_KEY} bytes allowed a key) and must fit in half a message`,
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);

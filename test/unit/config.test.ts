@@ -65,4 +65,12 @@ describe('loadConfig', () => {
   it('treats empty strings as unset', () => {
     expect(loadConfig({ KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: '' }).kafka.brokers).toBeUndefined();
   });
+
+  it('in Kafka mode, bounds SNAPSHOT_CHUNK_SIZE so that the key list of a chunk marker fits in a message', () => {
+    expect(problems({ KAFKA_BROKERS: 'k:9092', SNAPSHOT_CHUNK_SIZE: '8192' })).toEqual([]);
+    expect(problems({ KAFKA_BROKERS: 'k:9092', SNAPSHOT_CHUNK_SIZE: '8193' })).toEqual(['SNAPSHOT_CHUNK_SIZE']);
+    expect(problems({ KAFKA_BROKERS: 'k:9092', SNAPSHOT_CHUNK_SIZE: '20000', KAFKA_MAX_MESSAGE_BYTES: '4194304' })).toEqual([]);
+    // inline there is no message limit
+    expect(problems({ SNAPSHOT_CHUNK_SIZE: '100000' })).toEqual([]);
+  });
 });
