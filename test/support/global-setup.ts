@@ -44,6 +44,16 @@ let adminUrl = '';
 let templates: { legacy: string; migrated: string } | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
+  try {
+    await startServers(project);
+  } catch (err) {
+    // nothing started here may outlive a failed set-up (vitest runs no teardown then)
+    await teardown().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startServers(project: TestProject): Promise<void> {
   const kafka = await startSharedKafka(process.env);
   kafkaBroker = kafka.broker;
   project.provide('kafka', kafka.shared);
