@@ -686,6 +686,24 @@ export class SyncService {
   }
 
   /**
+   * The id of the request of the chunk, its row locked; null when the chunk stays unknown for
+   * CHUNK_VISIBILITY_WAIT_MS. Each try is a statement of its own (read committed): a new snapshot.
+   */
+  private async lockRequestOfChunk(client: store.Client, chunkId: string): Promise<string | null> {
+    const deadline = Date.now() + CHUNK_VISIBILITY_WAIT_MS;
+    for (let pauseMs = 2; ; pauseMs = Math.min(200, pauseMs * 2)) {
+      const req = await client.query<{ id: string }>(
+        `SELECT r.id::text FROM prestamos_cdc.snapshot_requests r JOIN prestamos_cdc.snapshot_chunks c ON c.request_id = r.id
+          WHERE c.id = $1 FOR UPDATE OF r`,
+        [chunkId],
+      );
+      if (req.rows[0]) return req.rows[0].id;
+      if (Date.now() >= deadline || this.stopping) return null;
+      await sleep(pauseMs);
+    }
+  }
+
+  /**
    * A snapshot chunk's marker on one partition: everything of the chunk on that partition has been
    * applied. Marker 0 also removes rows of the chunk's scope that the snapshot did not see (they no
    * longer existed) — unless a newer change, invisible to the snapshot, has touched them since.
@@ -693,16 +711,11 @@ export class SyncService {
    */
   private async applyChunkEnd(client: store.Client, batch: IncomingBatch, e: Extract<ChangeEvent, { kind: 'chunk-end' }>): Promise<void> {
     const chunkId = e.position.chunkId;
-    const req = await client.query<{ id: string }>(
-      `SELECT r.id::text FROM prestamos_cdc.snapshot_requests r JOIN prestamos_cdc.snapshot_chunks c ON c.request_id = r.id
-        WHERE c.id = $1 FOR UPDATE OF r`,
-      [chunkId],
-    );
-    if (!req.rows[0]) {
-      this.o.logger.warn({ chunkId }, 'marker of an unknown snapshot chunk ignored');
+    const requestId = await this.lockRequestOfChunk(client, chunkId);
+    if (requestId === null) {
+      this.o.logger.warn({ chunkId, waitedMs: CHUNK_VISIBILITY_WAIT_MS }, 'marker of an unknown snapshot chunk ignored');
       return;
     }
-    const requestId = req.rows[0].id;
     const inserted = await client.query(
       `INSERT INTO prestamos_cdc.snapshot_chunk_markers (chunk_id, topic, partition) VALUES ($1, $2, $3)
        ON CONFLICT DO NOTHING RETURNING chunk_id`,
@@ -749,6 +762,17 @@ export class SyncService {
     );
   }
 }
+
+/**
+ * How long a marker waits for its chunk's row to become visible. The chunk row is committed with its
+ * watermark, and the marker exists only because that commit came through the replication stream — but
+ * the WAL sender decodes a commit once its record is flushed, which is before the committing backend
+ * leaves the process array: for a moment the committed row is not yet visible to other sessions. Under
+ * load, a marker applied inline (or through a fast broker) can look for its chunk in that moment. A
+ * chunk that stays unknown was discarded (read again by a restarted snapshot run), and its marker is
+ * ignored after this wait.
+ */
+export const CHUNK_VISIBILITY_WAIT_MS = 5000;
 
 /** A message as the offset rules see it: its offset and, when decoded, its source LSN. */
 function trackedOf(item: Item): TrackedMessage {

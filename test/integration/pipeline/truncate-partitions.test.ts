@@ -7,32 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { waitFor } from '../../support/pipeline.ts';
-import { SyncService, topicTablesFor } from '../../../services/sync/sync-service.ts';
-import { createMetrics } from '../../../services/runtime/metrics.ts';
-import { silentLogger } from '../../../services/runtime/logger.ts';
-import type { EventSource, IncomingBatch } from '../../../services/domain/ports.ts';
+import type { IncomingBatch } from '../../../services/domain/ports.ts';
+import { ScriptedSource, scriptedBatch, syncOver } from '../../support/scripted-source.ts';
 import type { ChangeEvent } from '../../../services/domain/change-event.ts';
-
-/** Delivers the given batches in order, once, then idles: the order two partitions can interleave in. */
-class ScriptedSource implements EventSource {
-  delivered = 0;
-  private readonly batches: IncomingBatch[];
-  constructor(batches: IncomingBatch[]) {
-    this.batches = batches;
-  }
-  async run(handler: (batch: IncomingBatch) => Promise<void>): Promise<void> {
-    for (const b of this.batches) {
-      await handler(b);
-      this.delivered++;
-    }
-  }
-  assignment() {
-    return null;
-  }
-  pause() {}
-  resume() {}
-  async stop() {}
-}
 
 const TS = '2026-01-02T00:00:00.000000Z';
 const pos = (lsn: string, xid: string) => ({ lsn, seq: 1, xid, commitTime: '2026-01-02T00:00:00.000Z' });
@@ -45,11 +22,8 @@ const payment = (id: string, lsn: string, xid: string): ChangeEvent => ({
   unchangedToast: [],
   position: pos(lsn, xid),
 });
-const batch = (partition: number, events: ChangeEvent[]): IncomingBatch => ({
-  topic: `t.public.${events[0]!.kind === 'change' || events[0]!.kind === 'truncate' ? events[0]!.table : 'x'}`,
-  partition,
-  messages: events.map((event) => ({ origin: null, key: null, value: null, event })),
-});
+const batch = (partition: number, events: ChangeEvent[]): IncomingBatch =>
+  scriptedBatch(`t.public.${events[0]!.kind === 'change' || events[0]!.kind === 'truncate' ? events[0]!.table : 'x'}`, partition, events);
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -87,18 +61,7 @@ describe('TRUNCATE consumed before an older change of another partition', () => 
       // partition 1 lags: a payment committed before the truncate arrives after it
       batch(1, [payment('pay-before', '0/2000', '701')]),
     ]);
-    const sync = new SyncService({
-      pool,
-      source,
-      decoder: null,
-      deadLetter: null,
-      groupId: null,
-      topicTables: topicTablesFor((t) => `t.public.${t}`),
-      config: { applyBatchSize: 100, maxApplyAttempts: 3, heartbeatIntervalMs: 1000, errorRate: { threshold: 0.5, windowSeconds: 60, minEvents: 1000 }, throttle: { sourceLoadQuery: undefined, sourceLoadThreshold: undefined } },
-      logger: silentLogger(),
-      metrics: createMetrics({ defaultMetrics: false }),
-      instance: 'truncate-test',
-    });
+    const sync = syncOver(pool, source, 'truncate-test');
     await sync.start();
     try {
       await waitFor('the four batches to be applied', async () => source.delivered === 4, 60_000);
