@@ -18,6 +18,14 @@ import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
 import { ensureTopics } from './topic-admin.ts';
 import type { TopicSettings } from './topic-plan.ts';
 import { ProduceBatcher, budgetFor, messageBytes } from './produce-batcher.ts';
+import { withDeadline } from './deadline.ts';
+
+/**
+ * The longest a send (its own retries included: 3 tries of at most requestTimeout 15 s, with backoff),
+ * a producer connect or a metadata read may take before it counts as failed: beyond the client's own
+ * bounds, so it only ends a call that would otherwise never settle.
+ */
+export const KAFKA_CALL_DEADLINE_MS = 60_000;
 
 /** A change that no produce request can carry. */
 export interface UnpublishableEvent {
@@ -82,7 +90,8 @@ export class KafkaEventPublisher implements EventPublisher {
     const old = this.producer;
     this.producer = this.createProducer();
     this.producerConnected = false;
-    await old.disconnect().catch(() => undefined);
+    // the old one's in-flight requests end with their timeouts; nothing waits for them past the deadline
+    await withDeadline(old.disconnect(), KAFKA_CALL_DEADLINE_MS, 'disconnecting the replaced producer').catch(() => undefined);
   }
 
   async connect(): Promise<void> {
@@ -97,7 +106,12 @@ export class KafkaEventPublisher implements EventPublisher {
       this.topicsReady = true;
     }
     if (!this.producerConnected) {
-      await this.producer.connect();
+      try {
+        await withDeadline(this.producer.connect(), KAFKA_CALL_DEADLINE_MS, 'connecting the producer');
+      } catch (err) {
+        await this.replaceProducer();
+        throw err;
+      }
       this.producerConnected = true;
     }
   }
@@ -162,7 +176,7 @@ export class KafkaEventPublisher implements EventPublisher {
     const compression = this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     for (const request of batcher.take()) {
       try {
-        await this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression });
+        await withDeadline(this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression }), KAFKA_CALL_DEADLINE_MS, 'a produce request');
       } catch (err) {
         await this.replaceProducer();
         throw err;
@@ -179,15 +193,15 @@ export class KafkaEventPublisher implements EventPublisher {
     const known = this.partitions.get(topic);
     if (known && Date.now() - known.at < 60_000) return known.n;
     const admin = this.o.kafka.admin();
-    await admin.connect();
     try {
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      await withDeadline(admin.connect(), KAFKA_CALL_DEADLINE_MS, `connecting an admin client for ${topic}'s partitions`);
+      const meta = await withDeadline(admin.fetchTopicMetadata({ topics: [topic] }), KAFKA_CALL_DEADLINE_MS, `reading ${topic}'s partitions`);
       const n = meta.topics[0]?.partitions.length ?? 0;
       if (n === 0) throw new Error(`topic ${topic} has no partitions in the cluster's metadata`);
       this.partitions.set(topic, { n, at: Date.now() });
       return n;
     } finally {
-      await admin.disconnect();
+      await withDeadline(admin.disconnect(), KAFKA_CALL_DEADLINE_MS, 'disconnecting an admin client').catch(() => undefined);
     }
   }
 

@@ -218,7 +218,10 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
       expect(await metricValue(s.capture.url, 'prestamos_cdc_capture_publish_failures_total')).toBeGreaterThan(0);
       expect((await readyz(s.capture)).status).toBe(503);
       kafka.resume();
-      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000);
+      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000).catch(async (err: Error) => {
+        const r = await readyz(s.capture).catch((e: Error) => ({ status: 0, body: e.message }));
+        throw new Error(`${err.message}\n--- capture readiness ---\n${JSON.stringify(r)}\n--- capture ---\n${s.capture.output().slice(-8000)}`);
+      });
       await new Promise((r) => setTimeout(r, 2000));
     } finally {
       kafka.resume();
@@ -244,7 +247,10 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
       await waitFor('the capture to report the broker as unreachable', async () => (await readyz(s.capture)).status === 503, 90_000);
       await new Promise((r) => setTimeout(r, 5000));
       await kafka.restart();
-      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000);
+      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000).catch(async (err: Error) => {
+        const r = await readyz(s.capture).catch((e: Error) => ({ status: 0, body: e.message }));
+        throw new Error(`${err.message}\n--- capture readiness ---\n${JSON.stringify(r)}\n--- capture ---\n${s.capture.output().slice(-8000)}`);
+      });
       await new Promise((r) => setTimeout(r, 3000));
     } finally {
       await writer.stop();
