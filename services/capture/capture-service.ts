@@ -10,7 +10,8 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { reportComponent, removeComponent, readPipeline } from '../runtime/control-plane.ts';
-import { CapturedTablesWatch, type CapturedTableAlert } from './captured-tables-watch.ts';
+import { CapturedTablesWatch } from './captured-tables-watch.ts';
+import type { CaptureStatus } from '../domain/component-status.ts';
 import { isCapturedTable, opOf, sourceTimeOf, type ChangeEvent, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import type { EventPublisher } from '../domain/ports.ts';
 import { widenXid } from '../domain/visibility.ts';
@@ -64,22 +65,6 @@ interface Boundary {
   boundary: string; // commit end LSN of a transaction whose changes precede it in the buffer
 }
 type Buffered = ChangeEvent | Boundary;
-
-export interface CaptureStatus {
-  state: 'waiting_for_start' | 'connecting' | 'streaming' | 'reconnecting' | 'stopped';
-  confirmedLsn: string | null;
-  bufferedEvents: number;
-  streamPaused: boolean;
-  publishFailing: boolean;
-  lastPublishError: string | null;
-  lastPublishedAt: string | null;
-  published: number;
-  restarts: number;
-  /** why the snapshot running in this process waits before its next chunk (null: it does not wait) */
-  snapshotThrottled: string | null;
-  /** captured tables renamed, dropped or no longer published: their changes are not captured */
-  capturedTableAlerts: CapturedTableAlert[];
-}
 
 /** Kafka mode: a publish still unacknowledged after this long makes the capture report itself as failing. */
 export const PUBLISH_STALL_MS = 10_000;
@@ -479,7 +464,7 @@ export class CaptureService {
 
   private async report(): Promise<void> {
     this.o.metrics.captureBufferedEvents.set(this.pendingEvents);
-    await reportComponent(this.o.pool, 'capture', this.o.instance, this.getStatus() as unknown as Record<string, unknown>).catch(() => undefined);
+    await reportComponent(this.o.pool, this.o.instance, { component: 'capture', status: this.getStatus() }).catch(() => undefined);
   }
 
   /**

@@ -6,18 +6,12 @@
 // that is not captured (a captured table under its new name) are counted per relation. The stream goes
 // on for the other tables.
 import type pg from 'pg';
+import type { CapturedTableAlert } from '../domain/component-status.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { CAPTURED_TABLES } from '../domain/change-event.ts';
 import { findCapturedTableProblems, describeCapturedTableProblem, type CapturedTableProblem } from '../../connectors/postgres/captured-tables.ts';
-
-export interface CapturedTableAlert {
-  table: string;
-  problem: CapturedTableProblem['problem'];
-  detail: string;
-  since: string;
-}
 
 export class CapturedTablesWatch {
   private readonly o: { pool: pg.Pool; publication: string; logger: Logger; metrics: Metrics };

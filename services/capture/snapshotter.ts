@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
-import { readControl, readComponents, measureSourceLoad } from '../runtime/control-plane.ts';
+import { readControl, readSyncs, measureSourceLoad } from '../runtime/control-plane.ts';
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
@@ -317,8 +317,7 @@ export class Snapshotter {
     if (n >= this.config.maxChunksInFlight) return `chunks: ${n} read and not yet applied`;
     const control = await readControl(this.pool);
     if (control.paused) return `apply paused: ${control.reason ?? ''}`;
-    const syncs = await readComponents(this.pool, 30);
-    const lag = Math.max(0, ...syncs.filter((c) => c.component === 'sync').map((c) => Number(c.status.lagSeconds ?? 0)));
+    const lag = Math.max(0, ...(await readSyncs(this.pool)).map((c) => c.status.lagSeconds));
     if (lag > this.config.throttleLagSeconds) return `lag: end-to-end lag ${lag.toFixed(1)} s above ${this.config.throttleLagSeconds} s`;
     if (load !== null && this.config.sourceLoadThreshold !== undefined && load > this.config.sourceLoadThreshold) {
       return `source load ${load} above ${this.config.sourceLoadThreshold}`;

@@ -3,17 +3,15 @@
 // this works whether they run in this process or elsewhere. Lag is the sync's end-to-end lag (which
 // grows while heartbeats stop arriving); "unknown" when no sync is alive.
 import type pg from 'pg';
-import { readComponents, waitUntilApplied, type ComponentStatus } from '../runtime/control-plane.ts';
+import { readComponents, waitUntilApplied } from '../runtime/control-plane.ts';
+import type { CaptureReport, ComponentReport, SyncReport } from '../domain/component-status.ts';
 import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
-/** A component whose last report is older than this is not counted as running. */
-export const COMPONENT_FRESH_SECONDS = 15;
-
 export interface LiveState {
-  syncs: ComponentStatus[];
-  captures: ComponentStatus[];
+  syncs: SyncReport[];
+  captures: CaptureReport[];
   /** max end-to-end lag of the running syncs, seconds; null when none runs */
   lagSeconds: number | null;
   /** max error ratio of the running syncs over their window; null when none runs */
@@ -23,17 +21,17 @@ export interface LiveState {
 }
 
 export async function readLiveState(db: Queryable, pipeline?: LocalPipeline): Promise<LiveState> {
-  let components: ComponentStatus[] = [];
+  let components: ComponentReport[] = [];
   try {
-    components = await readComponents(db, COMPONENT_FRESH_SECONDS);
+    components = await readComponents(db);
   } catch (err) {
     // before the state schema exists there is nothing running
     if ((err as { code?: string }).code !== '42P01') throw err;
   }
-  const syncs = components.filter((c) => c.component === 'sync');
-  const captures = components.filter((c) => c.component === 'capture');
-  const lags = syncs.map((s) => Number(s.status.lagSeconds)).filter((n) => Number.isFinite(n));
-  const ratios = syncs.map((s) => Number(s.status.errorRatio)).filter((n) => Number.isFinite(n));
+  const syncs = components.filter((c): c is SyncReport => c.component === 'sync');
+  const captures = components.filter((c): c is CaptureReport => c.component === 'capture');
+  const lags = syncs.map((s) => s.status.lagSeconds);
+  const ratios = syncs.map((s) => s.status.errorRatio);
   const localStreaming = pipeline?.capture?.getStatus().state === 'streaming';
   return {
     syncs,

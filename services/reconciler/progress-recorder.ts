@@ -63,7 +63,7 @@ export class ProgressRecorder {
     const p = await progress({ pool: this.o.pool, sampler: this.sampler, errorRateThreshold: this.o.errorRateThreshold });
     const migrated = Object.fromEntries(p.tables.map((t) => [t.table, t.migrated]));
     const totals = Object.fromEntries(p.tables.map((t) => [t.table, t.total]));
-    const applied = (await readLiveState(this.o.pool)).syncs.reduce((a, s) => a + Number(s.status.applied ?? 0), 0);
+    const applied = (await readLiveState(this.o.pool)).syncs.reduce((a, s) => a + s.status.applied, 0);
     await this.o.pool.query(
       `WITH ins AS (INSERT INTO prestamos_cdc.progress_samples (migrated, totals, lag_seconds, events_applied) VALUES ($1::jsonb, $2::jsonb, $3, $4) RETURNING 1)
        DELETE FROM prestamos_cdc.progress_samples WHERE sampled_at < now() - make_interval(days => $5)`,

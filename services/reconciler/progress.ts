@@ -34,7 +34,7 @@ export class RateSampler {
   private samples: { at: number; applied: Map<string, number> }[] = [];
 
   record(live: LiveState, now = Date.now()): { rowsPerSecond: number | null; basis: string } {
-    const applied = new Map(live.syncs.map((s) => [s.instance, Number(s.status.applied ?? 0)]));
+    const applied = new Map(live.syncs.map((s) => [s.instance, s.status.applied]));
     this.samples.push({ at: now, applied });
     this.samples = this.samples.filter((s) => now - s.at <= 300_000);
     // the oldest sample within the last minute that is at least 2 s old
@@ -51,7 +51,7 @@ export class RateSampler {
     let total = 0;
     let seconds = 0;
     for (const s of live.syncs) {
-      total += Number(s.status.applied ?? 0);
+      total += s.status.applied;
       seconds = Math.max(seconds, (now - Date.parse(s.startedAt)) / 1000);
     }
     if (seconds <= 0) return { rowsPerSecond: null, basis: 'no sync running' };
@@ -92,10 +92,8 @@ export interface Throttling {
 }
 
 function throttlingOf(live: LiveState): Throttling {
-  const snapshot = live.captures.map((c) => c.status.snapshotThrottled).find((r): r is string => typeof r === 'string' && r.length > 0) ?? null;
-  const apply = live.syncs
-    .filter((s) => s.status.throttled === true)
-    .map((s) => ({ instance: s.instance, reason: String(s.status.throttleReason ?? 'throttled') }));
+  const snapshot = live.captures.map((c) => c.status.snapshotThrottled).find((r): r is string => r !== null && r.length > 0) ?? null;
+  const apply = live.syncs.filter((s) => s.status.throttled).map((s) => ({ instance: s.instance, reason: s.status.throttleReason ?? 'throttled' }));
   return { active: snapshot !== null || apply.length > 0, snapshot, apply };
 }
 
@@ -304,8 +302,8 @@ export async function migrationMetrics(o: ProgressOptions & { slotName: string }
       rowsPerSecond: p.rate.rowsPerSecond,
       basis: p.rate.basis,
       snapshotRowsPerSecond: p.snapshot.rowsPerSecond,
-      changesApplied: live.syncs.reduce((a, s) => a + num(s.status.applied), 0),
-      changesFailed: live.syncs.reduce((a, s) => a + num(s.status.failed), 0),
+      changesApplied: live.syncs.reduce((a, s) => a + s.status.applied, 0),
+      changesFailed: live.syncs.reduce((a, s) => a + s.status.failed, 0),
     },
     errors: { ratio: p.errorRate.ratio, threshold: p.errorRate.threshold, failedRecordsOpen: p.failedRecordsOpen, failedRecordsTotal: failedTotal },
     lag: p.lag,
@@ -324,6 +322,6 @@ export async function migrationMetrics(o: ProgressOptions & { slotName: string }
       host: { loadAverage: os.loadavg().map(round2), cpus: os.cpus().length, freeMemoryBytes: os.freemem(), totalMemoryBytes: os.totalmem() },
       database,
     },
-    components: live.syncs.concat(live.captures).map((c) => ({ component: c.component, instance: c.instance, state: c.status.state ?? null, lastSeen: c.lastSeen })),
+    components: [...live.syncs, ...live.captures].map((c) => ({ component: c.component, instance: c.instance, state: c.status.state, lastSeen: c.lastSeen })),
   };
 }

@@ -3,6 +3,7 @@
 // Capture, sync and reconciler may run in different processes; this is how they see each other.
 import type pg from 'pg';
 import type { CapturedTable } from '../domain/change-event.ts';
+import { COMPONENT_FRESH_SECONDS, parseComponentReport, type ComponentReport, type ComponentStatusWrite, type SyncReport } from '../domain/component-status.ts';
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
@@ -99,42 +100,33 @@ export async function createSnapshotRequest(db: Queryable, input: SnapshotReques
   return r.rows[0]!.id;
 }
 
-export interface ComponentStatus {
-  component: string;
-  instance: string;
-  startedAt: string;
-  lastSeen: string;
-  ageSeconds: number;
-  status: Record<string, unknown>;
-}
-
-export async function reportComponent(db: Queryable, component: string, instance: string, status: Record<string, unknown>): Promise<void> {
+export async function reportComponent(db: Queryable, instance: string, report: ComponentStatusWrite): Promise<void> {
   await db.query(
     `INSERT INTO prestamos_cdc.components (component, instance, status, last_seen) VALUES ($1, $2, $3::jsonb, now())
      ON CONFLICT (component, instance) DO UPDATE SET status = EXCLUDED.status, last_seen = now()`,
-    [component, instance, JSON.stringify(status)],
+    [report.component, instance, JSON.stringify(report.status)],
   );
 }
 
-export async function removeComponent(db: Queryable, component: string, instance: string): Promise<void> {
+export async function removeComponent(db: Queryable, component: ComponentStatusWrite['component'], instance: string): Promise<void> {
   await db.query(`DELETE FROM prestamos_cdc.components WHERE component = $1 AND instance = $2`, [component, instance]);
 }
 
-/** Components seen within `maxAgeSeconds`. */
-export async function readComponents(db: Queryable, maxAgeSeconds: number): Promise<ComponentStatus[]> {
+/** Components that reported within COMPONENT_FRESH_SECONDS, their status parsed by its schema. */
+export async function readComponents(db: Queryable): Promise<ComponentReport[]> {
   const r = await db.query(
     `SELECT component, instance, started_at::text, last_seen::text, extract(epoch FROM now() - last_seen)::float8 AS age, status
        FROM prestamos_cdc.components WHERE last_seen > now() - make_interval(secs => $1) ORDER BY component, instance`,
-    [maxAgeSeconds],
+    [COMPONENT_FRESH_SECONDS],
   );
-  return r.rows.map((x) => ({
-    component: x.component,
-    instance: x.instance,
-    startedAt: x.started_at,
-    lastSeen: x.last_seen,
-    ageSeconds: Number(x.age),
-    status: x.status,
-  }));
+  return r.rows
+    .map((x) => parseComponentReport({ component: x.component, instance: x.instance, startedAt: x.started_at, lastSeen: x.last_seen, ageSeconds: Number(x.age), status: x.status }))
+    .filter((c): c is ComponentReport => c !== null);
+}
+
+/** The running syncs' reports. */
+export async function readSyncs(db: Queryable): Promise<SyncReport[]> {
+  return (await readComponents(db)).filter((c): c is SyncReport => c.component === 'sync');
 }
 
 /** The configured source-load query's value (SOURCE_LOAD_QUERY), bounded by a statement timeout. */
@@ -156,8 +148,6 @@ export async function measureSourceLoad(pool: pg.Pool, query: string): Promise<n
   }
 }
 
-const FRESH_SECONDS = 15;
-
 /**
  * The commit time up to which every change has been applied by the running syncs, or null when it is
  * not known (no sync runs, or one has not yet applied a heartbeat on every partition it owns). Kafka
@@ -165,9 +155,9 @@ const FRESH_SECONDS = 15;
  * sent to every partition, in order with the changes). Inline: the sync's own report.
  */
 export async function appliedThrough(db: Queryable): Promise<string | null> {
-  const syncs = (await readComponents(db, FRESH_SECONDS)).filter((c) => c.component === 'sync');
+  const syncs = await readSyncs(db);
   if (syncs.length === 0) return null;
-  const groups = [...new Set(syncs.map((s) => s.status.groupId).filter((g): g is string => typeof g === 'string'))];
+  const groups = [...new Set(syncs.map((s) => s.status.groupId).filter((g): g is string => g !== null))];
   if (groups.length > 0) {
     const r = await db.query<{ at: string | null }>(
       `SELECT CASE WHEN count(*) = 0 OR bool_or(heartbeat_at IS NULL) THEN NULL ELSE min(heartbeat_at)::text END AS at
@@ -177,7 +167,7 @@ export async function appliedThrough(db: Queryable): Promise<string | null> {
     return r.rows[0]?.at ?? null;
   }
   const times = syncs.map((s) => s.status.lastHeartbeatAt);
-  if (times.some((t) => typeof t !== 'string')) return null;
+  if (times.some((t) => t === null)) return null;
   const r = await db.query<{ at: string }>(`SELECT min(t)::text AS at FROM unnest($1::timestamptz[]) AS t`, [times]);
   return r.rows[0]!.at;
 }

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
+import type { SyncStatus } from '../domain/component-status.ts';
 import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, requestTableResync, measureSourceLoad } from '../runtime/control-plane.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
@@ -53,30 +54,6 @@ interface Item {
   event: ChangeEvent | null;
   prepared: PreparedChange | null;
   poison: { error: string; code: string } | null;
-}
-
-export interface SyncStatus {
-  state: 'starting' | 'running' | 'paused' | 'stopped' | 'failed';
-  paused: boolean;
-  pausedReason: string | null;
-  throttled: boolean;
-  throttleReason: string | null;
-  lagSeconds: number;
-  lastAppliedAt: string | null;
-  applied: number;
-  failed: number;
-  errorRatio: number;
-  gaps: { topic: string; partition: number; fromOffset: string; toOffset: string; newGroup: boolean; at: string }[];
-  /** partitions whose offsets restarted below those the group applied (topic recreated, broker data loss) */
-  offsetRestarts: { topic: string; partition: number; recordedNext: string; restartAt: string; reason: string; at: string }[];
-  lastError: string | null;
-  /**
-   * Commit time of the newest heartbeat applied on every partition this sync owns: every change
-   * committed before it has been applied (null until each owned partition has carried one).
-   */
-  lastHeartbeatAt: string | null;
-  /** the Kafka consumer group whose applied offsets are in prestamos_cdc.consumer_offsets (null inline) */
-  groupId: string | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -264,7 +241,7 @@ export class SyncService {
         const open = await this.o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
         this.o.metrics.failedRecordsOpen.set(Number(open.rows[0]!.n));
       }
-      await reportComponent(this.o.pool, 'sync', this.o.instance, this.getStatus() as unknown as Record<string, unknown>);
+      await reportComponent(this.o.pool, this.o.instance, { component: 'sync', status: this.getStatus() });
     } catch (err) {
       // before the migration objects exist (42P01) there is nothing to check yet
       const missing = (err as { code?: string }).code === '42P01';
