@@ -9,7 +9,6 @@ import { configFor, startTestProcess, startMigrationFor, waitFor, waitForCatchUp
 import { metricValue } from '../../support/cli-process.ts';
 import { call, makeTokens } from '../../support/http.ts';
 import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
-import { KNOWN_DEFECT_RETRY } from '../../support/known-defects.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -17,8 +16,7 @@ afterAll(async () => {
 });
 
 describe('throttling on source load', () => {
-  // retry: see KNOWN_DEFECT in test/support/known-defects.ts
-  it('holds the snapshot and the apply while the load query is above its threshold, says why, then resumes', { timeout: 180_000, retry: KNOWN_DEFECT_RETRY }, async () => {
+  it('holds the snapshot and the apply while the load query is above its threshold, says why, then resumes', { timeout: 180_000 }, async () => {
     const db = await createTestDatabase('legacy');
     cleanup.push(() => db.drop());
     const pool = new pg.Pool({ connectionString: db.url, max: 3 });

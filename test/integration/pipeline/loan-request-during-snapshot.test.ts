@@ -9,7 +9,6 @@ import { generateLegacyData, insertLegacyData } from '../../../services/testdata
 import { migrateSingleLoan } from '../../../services/reconciler/single-loan.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
 import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
-import { KNOWN_DEFECT_RETRY } from '../../support/known-defects.ts';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -28,8 +27,7 @@ afterAll(async () => {
 });
 
 describe('a one-loan request during a table snapshot', () => {
-  // retry: see KNOWN_DEFECT in test/support/known-defects.ts
-  it('is served between the chunks of the first load', { timeout: 300_000, retry: KNOWN_DEFECT_RETRY }, async () => {
+  it('is served between the chunks of the first load', { timeout: 300_000 }, async () => {
     // small chunks, one in flight: the first load takes hundreds of chunks
     const config = configFor(db, { SNAPSHOT_CHUNK_SIZE: '4', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
     proc = await startTestProcess(db, { config });
