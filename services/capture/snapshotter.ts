@@ -10,7 +10,9 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
-import { readControl, readSyncs, measureSourceLoad } from '../runtime/control-plane.ts';
+import { readControl, readSyncs } from '../runtime/control-plane.ts';
+import type { SourceLoadSampler } from '../runtime/source-load.ts';
+import { decideThrottle, describeThrottle, throttleMetricLabel, type ThrottleReason } from '../domain/throttle.ts';
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
@@ -20,7 +22,6 @@ export interface SnapshotConfig {
   chunkSize: number;
   maxChunksInFlight: number;
   throttleLagSeconds: number;
-  sourceLoadQuery: string | undefined;
   sourceLoadThreshold: number | undefined;
 }
 
@@ -49,14 +50,14 @@ export class Snapshotter {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private throttleReason: string | null = null;
-  /** the source-load query's last value, measured at most once a second */
-  private load: number | null = null;
-  private lastLoadCheck = 0;
+  /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
+  private readonly sourceLoad: SourceLoadSampler | undefined;
   /** chunks read and not yet acknowledged downstream (counted with those acknowledged and not applied) */
   private unacknowledged = 0;
 
-  constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; logger: Logger; metrics: Metrics }) {
+  constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; sourceLoad?: SourceLoadSampler | undefined; logger: Logger; metrics: Metrics }) {
     this.pool = options.pool;
+    this.sourceLoad = options.sourceLoad;
     this.capture = options.capture;
     this.config = options.config;
     this.logger = options.logger;
@@ -287,41 +288,39 @@ export class Snapshotter {
     for (let round = 0; ; round++) {
       if (this.stopped) return;
       if (round > 0) await this.serveLoanRequests();
-      if (this.config.sourceLoadQuery && Date.now() - this.lastLoadCheck >= 1000) {
-        this.lastLoadCheck = Date.now();
-        this.load = await measureSourceLoad(this.pool, this.config.sourceLoadQuery).catch((err) => {
-          this.logger.warn({ err: errorMessage(err) }, 'source-load query failed; the snapshot goes on without it');
-          return null;
-        });
-      }
-      const reason = await this.throttledBecause(this.load).catch((err) => `throttle check failed: ${errorMessage(err)}`);
-      if (reason !== this.throttleReason) {
-        if (reason) this.logger.info({ reason }, 'snapshot throttled');
+      const decided = await this.throttleDecision().catch((err) => ({ text: `throttle check failed: ${errorMessage(err)}`, reason: null }));
+      if (decided.text !== this.throttleReason) {
+        if (decided.text) this.logger.info({ reason: decided.text }, 'snapshot throttled');
         else this.logger.info('snapshot throttle lifted');
       }
-      this.throttleReason = reason;
-      this.capture.setSnapshotThrottle(reason);
-      this.metrics.throttled.set({ reason: 'lag' }, reason?.startsWith('lag') || reason?.startsWith('chunks') ? 1 : 0);
-      this.metrics.throttled.set({ reason: 'snapshot_source_load' }, reason?.startsWith('source load') ? 1 : 0);
-      if (!reason) return;
+      this.throttleReason = decided.text;
+      this.capture.setSnapshotThrottle(decided.text);
+      const label = throttleMetricLabel('snapshot', decided.reason);
+      this.metrics.throttled.set({ reason: 'lag' }, label === 'lag' ? 1 : 0);
+      this.metrics.throttled.set({ reason: 'snapshot_source_load' }, label === 'snapshot_source_load' ? 1 : 0);
+      if (!decided.text) return;
       await sleep(200);
     }
   }
 
-  private async throttledBecause(load: number | null): Promise<string | null> {
+  /** The collectors (chunks in flight, the control row, the syncs' reports, the source load) and one decision. */
+  private async throttleDecision(): Promise<{ reason: ThrottleReason | null; text: string | null }> {
     const inFlight = await this.pool.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_chunks WHERE emitted_at IS NOT NULL AND applied_at IS NULL`,
     );
-    const n = Number(inFlight.rows[0]!.n) + this.unacknowledged;
-    this.metrics.snapshotChunksInFlight.set(n);
-    if (n >= this.config.maxChunksInFlight) return `chunks: ${n} read and not yet applied`;
+    const chunksInFlight = Number(inFlight.rows[0]!.n) + this.unacknowledged;
+    this.metrics.snapshotChunksInFlight.set(chunksInFlight);
     const control = await readControl(this.pool);
-    if (control.paused) return `apply paused: ${control.reason ?? ''}`;
-    const lag = Math.max(0, ...(await readSyncs(this.pool)).map((c) => c.status.lagSeconds));
-    if (lag > this.config.throttleLagSeconds) return `lag: end-to-end lag ${lag.toFixed(1)} s above ${this.config.throttleLagSeconds} s`;
-    if (load !== null && this.config.sourceLoadThreshold !== undefined && load > this.config.sourceLoadThreshold) {
-      return `source load ${load} above ${this.config.sourceLoadThreshold}`;
-    }
-    return null;
+    const syncs = await readSyncs(this.pool);
+    const reason = decideThrottle(
+      {
+        chunksInFlight,
+        applyPaused: control.paused ? (control.reason ?? '') : null,
+        lagSeconds: Math.max(0, ...syncs.map((c) => c.status.lagSeconds)),
+        sourceLoad: this.sourceLoad ? await this.sourceLoad.current() : null,
+      },
+      { maxChunksInFlight: this.config.maxChunksInFlight, maxLagSeconds: this.config.throttleLagSeconds, sourceLoadThreshold: this.config.sourceLoadThreshold },
+    );
+    return { reason, text: reason ? describeThrottle(reason) : null };
   }
 }

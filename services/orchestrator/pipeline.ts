@@ -2,6 +2,7 @@
 //   kafka   capture → Kafka (JSON, or Avro with the registry) → sync consumer group; DLQ topic
 //   inline  capture → in-process hand-off → sync, in one process; the slot is acknowledged after the apply
 // Any subset of {capture, sync} can run in a process; `run` starts both (plus the HTTP server).
+import { SourceLoadSampler } from '../runtime/source-load.ts';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../runtime/config.ts';
@@ -115,6 +116,10 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     }
   }
 
+  // one source-load sampler for the process: its snapshotter and its sync decide on the same value
+  const sourceLoad = config.throttle.sourceLoadQuery && config.throttle.sourceLoadThreshold !== undefined
+    ? new SourceLoadSampler({ pool: o.database.pool, query: config.throttle.sourceLoadQuery, logger, metrics })
+    : undefined;
   let sync: SyncService | undefined;
   if (o.sync) {
     sync = new SyncService({
@@ -129,8 +134,9 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         maxApplyAttempts: config.maxApplyAttempts,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         errorRate: config.errorRate,
-        throttle: { sourceLoadQuery: config.throttle.sourceLoadQuery, sourceLoadThreshold: config.throttle.sourceLoadThreshold },
+        throttle: { sourceLoadThreshold: config.throttle.sourceLoadThreshold },
       },
+      sourceLoad,
       logger: logger.child({ component: 'sync' }),
       metrics,
       instance,
@@ -169,9 +175,9 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
         chunkSize: config.snapshotChunkSize,
         maxChunksInFlight: config.snapshotMaxChunksInFlight,
         throttleLagSeconds: config.throttle.lagSeconds,
-        sourceLoadQuery: config.throttle.sourceLoadQuery,
         sourceLoadThreshold: config.throttle.sourceLoadThreshold,
       },
+      sourceLoad,
       logger: logger.child({ component: 'snapshot' }),
       metrics,
     });

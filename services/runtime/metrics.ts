@@ -2,6 +2,7 @@
 // Prometheus conventions: snake_case, a `prestamos_cdc_` prefix, `_total` for counters, base units
 // (`_seconds`, `_bytes`). docs/OPERATIONS.md lists them; deploy/grafana and deploy/prometheus use them.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { THROTTLE_METRIC_LABELS } from '../domain/throttle.ts';
 
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
@@ -90,7 +91,7 @@ function initialiseKnownSeries(m: KnownSeries): void {
   for (const reason of APPLY_ERROR_REASONS) m.applyErrors.inc({ reason }, 0);
   for (const code of RETRIED_CODES) m.applyRetries.inc({ code }, 0);
   for (const type of ['PRESTAMO', 'PAGO', 'ACCION', 'MULTA']) for (const direction of ['IN', 'OUT']) m.ledgerMovements.inc({ type, direction }, 0);
-  for (const reason of ['lag', 'source_load', 'snapshot_source_load']) m.throttled.set({ reason }, 0);
+  for (const reason of THROTTLE_METRIC_LABELS) m.throttled.set({ reason }, 0);
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -9,7 +9,9 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
 import type { SyncStatus } from '../domain/component-status.ts';
-import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, requestTableResync, measureSourceLoad } from '../runtime/control-plane.ts';
+import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, requestTableResync } from '../runtime/control-plane.ts';
+import type { SourceLoadSampler } from '../runtime/source-load.ts';
+import { decideThrottle, describeThrottle, throttleMetricLabel } from '../domain/throttle.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
 import type { EventSource, EventDecoder, DeadLetterSink, IncomingBatch, IncomingMessage } from '../domain/ports.ts';
@@ -29,7 +31,7 @@ export interface SyncConfig {
   maxApplyAttempts: number;
   heartbeatIntervalMs: number;
   errorRate: { threshold: number; windowSeconds: number; minEvents: number };
-  throttle: { sourceLoadQuery: string | undefined; sourceLoadThreshold: number | undefined };
+  throttle: { sourceLoadThreshold: number | undefined };
 }
 
 export interface SyncServiceOptions {
@@ -43,6 +45,8 @@ export interface SyncServiceOptions {
   /** topic → table, to know which table a gap belongs to */
   topicTables: Map<string, CapturedTable>;
   config: SyncConfig;
+  /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
+  sourceLoad?: SourceLoadSampler | undefined;
   logger: Logger;
   metrics: Metrics;
   instance: string;
@@ -86,7 +90,6 @@ export class SyncService {
   private pausesDecided = 0;
   private loadThrottled = false;
   private sourcePaused = false;
-  private lastLoadCheck = 0;
   private lastFailedCount = 0;
   /** partition ("topic\u0000partition") → commit time (ms) of the newest heartbeat applied from it */
   private readonly heartbeats = new Map<string, number>();
@@ -211,21 +214,15 @@ export class SyncService {
         this.status.paused = control.paused;
         this.status.pausedReason = control.paused ? control.reason : null;
       }
-      const { sourceLoadQuery, sourceLoadThreshold } = this.o.config.throttle;
-      if (sourceLoadQuery && sourceLoadThreshold !== undefined && Date.now() - this.lastLoadCheck >= 2000) {
-        this.lastLoadCheck = Date.now();
-        // a failing load query neither throttles nor stops the rest of this check
-        const load = await measureSourceLoad(this.o.pool, sourceLoadQuery).catch((err) => {
-          this.o.logger.warn({ err: errorMessage(err) }, 'source-load query failed; not throttling on it');
-          return null;
-        });
-        if (load !== null) this.o.metrics.sourceLoad.set(load);
-        const throttled = load !== null && load > sourceLoadThreshold;
-        if (throttled !== this.loadThrottled) this.o.logger.warn({ load, threshold: sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
+      if (this.o.sourceLoad) {
+        const load = await this.o.sourceLoad.current();
+        const reason = decideThrottle({ sourceLoad: load }, { sourceLoadThreshold: this.o.config.throttle.sourceLoadThreshold });
+        const throttled = reason !== null;
+        if (throttled !== this.loadThrottled) this.o.logger.warn({ load, threshold: this.o.config.throttle.sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
         this.loadThrottled = throttled;
         this.status.throttled = throttled;
-        this.status.throttleReason = throttled ? `source load ${load} above ${sourceLoadThreshold}` : null;
-        this.o.metrics.throttled.set({ reason: 'source_load' }, throttled ? 1 : 0);
+        this.status.throttleReason = reason ? describeThrottle(reason) : null;
+        this.o.metrics.throttled.set({ reason: 'source_load' }, throttleMetricLabel('apply', reason) === 'source_load' ? 1 : 0);
       }
       const hold = this.controlPaused || this.loadThrottled;
       if (hold && !this.sourcePaused) this.o.source.pause();

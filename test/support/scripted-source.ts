@@ -42,7 +42,7 @@ export function syncOver(pool: pg.Pool, source: EventSource, instance: string): 
     deadLetter: null,
     groupId: null,
     topicTables: topicTablesFor((t) => `t.public.${t}`),
-    config: { applyBatchSize: 100, maxApplyAttempts: 3, heartbeatIntervalMs: 1000, errorRate: { threshold: 0.5, windowSeconds: 60, minEvents: 1000 }, throttle: { sourceLoadQuery: undefined, sourceLoadThreshold: undefined } },
+    config: { applyBatchSize: 100, maxApplyAttempts: 3, heartbeatIntervalMs: 1000, errorRate: { threshold: 0.5, windowSeconds: 60, minEvents: 1000 }, throttle: { sourceLoadThreshold: undefined } },
     logger: silentLogger(),
     metrics: createMetrics({ defaultMetrics: false }),
     instance,
