@@ -16,6 +16,9 @@ import { decideThrottle, describeThrottle, throttleMetricLabel, type ThrottleRea
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
+import { isTransientDbError } from '../../connectors/postgres/retry.ts';
+import { nextSnapshotRequest, markRequestRunning, markRequestEmitted, failRequest, type SnapshotRequestRow } from '../runtime/snapshot-requests.ts';
+import { SNAPSHOT_MAX_ATTEMPTS } from '../domain/snapshot-request.ts';
 import type { CaptureService } from './capture-service.ts';
 
 export interface SnapshotConfig {
@@ -23,14 +26,6 @@ export interface SnapshotConfig {
   maxChunksInFlight: number;
   throttleLagSeconds: number;
   sourceLoadThreshold: number | undefined;
-}
-
-interface RequestRow {
-  id: string;
-  scope: 'tables' | 'loan';
-  tables: string[];
-  target_id: string | null;
-  cursor: Record<string, { after: string | null; done: boolean; total?: number; read?: number }>;
 }
 
 interface ReadChunk {
@@ -52,6 +47,8 @@ export class Snapshotter {
   private throttleReason: string | null = null;
   /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
   private readonly sourceLoad: SourceLoadSampler | undefined;
+  /** consecutive failed attempts at a request, by id */
+  private readonly failures = new Map<string, number>();
   /** chunks read and not yet acknowledged downstream (counted with those acknowledged and not applied) */
   private unacknowledged = 0;
 
@@ -84,30 +81,49 @@ export class Snapshotter {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      let req: SnapshotRequestRow | null = null;
       try {
-        const req = await this.nextRequest();
+        req = await this.nextRequest();
         if (!req) {
           await sleep(300);
           continue;
         }
         await this.process(req);
+        this.failures.delete(req.id);
       } catch (err) {
         if (this.stopped) break;
-        this.logger.error({ err: errorMessage(err) }, 'snapshot step failed; retrying');
+        await this.attemptFailed(req, err);
         await sleep(1000);
       }
     }
   }
 
-  private async nextRequest(): Promise<RequestRow | null> {
+  /**
+   * A failed attempt at a request is retried; SNAPSHOT_MAX_ATTEMPTS in a row that fail on something
+   * other than an unreachable database fail the request, with the error recorded (the progress API and
+   * the cutover checks show it; asking again serves it anew), and the snapshotter goes on to the next.
+   */
+  private async attemptFailed(req: SnapshotRequestRow | null, err: unknown): Promise<void> {
+    const message = errorMessage(err);
+    if (!req || isTransientDbError(err)) {
+      this.logger.error({ err: message, request: req?.id }, 'snapshot step failed; retrying');
+      return;
+    }
+    const attempts = (this.failures.get(req.id) ?? 0) + 1;
+    this.failures.set(req.id, attempts);
+    if (attempts < SNAPSHOT_MAX_ATTEMPTS) {
+      this.logger.error({ err: message, request: req.id, attempt: attempts, maxAttempts: SNAPSHOT_MAX_ATTEMPTS }, 'snapshot step failed; retrying');
+      return;
+    }
+    this.failures.delete(req.id);
+    const failed = await failRequest(this.pool, req.id, `${attempts} attempts failed; the last: ${message}`).catch(() => false);
+    if (failed) this.logger.error({ err: message, request: req.id, scope: req.scope, tables: req.tables, target: req.target_id, attempts }, 'snapshot request failed');
+  }
+
+  private async nextRequest(): Promise<SnapshotRequestRow | null> {
     const capture = this.capture.getStatus();
     if (capture.state !== 'streaming') return null;
-    // One loan on demand first: an operator is waiting for it.
-    const r = await this.pool.query<RequestRow>(
-      `SELECT id::text, scope, tables, target_id, cursor FROM prestamos_cdc.snapshot_requests
-        WHERE status IN ('pending', 'running') ORDER BY (scope = 'loan') DESC, id LIMIT 1`,
-    );
-    return r.rows[0] ?? null;
+    return nextSnapshotRequest(this.pool, { loansOnly: false });
   }
 
   /**
@@ -117,21 +133,14 @@ export class Snapshotter {
    */
   private async serveLoanRequests(): Promise<void> {
     while (!this.stopped) {
-      const r = await this.pool.query<RequestRow>(
-        `SELECT id::text, scope, tables, target_id, cursor FROM prestamos_cdc.snapshot_requests
-          WHERE status IN ('pending', 'running') AND scope = 'loan' ORDER BY id LIMIT 1`,
-      );
-      const req = r.rows[0];
+      const req = await nextSnapshotRequest(this.pool, { loansOnly: true });
       if (!req) return;
       await this.process(req);
     }
   }
 
-  private async process(req: RequestRow): Promise<void> {
-    await this.pool.query(
-      `UPDATE prestamos_cdc.snapshot_requests SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')`,
-      [req.id],
-    );
+  private async process(req: SnapshotRequestRow): Promise<void> {
+    await markRequestRunning(this.pool, req.id);
     // Chunks read by an earlier run that died before they were emitted: the cursor did not move past
     // them, so they are read again; the old ones would never complete (a marker that still arrives for
     // one is ignored, and the new read covers the same keys).
@@ -199,19 +208,7 @@ export class Snapshotter {
       if (this.stopped) return;
     }
     // Emitted; applied once the sync has applied every chunk (whichever of the two comes last says so).
-    await inTransaction(this.pool, async (client) => {
-      await client.query('SELECT 1 FROM prestamos_cdc.snapshot_requests WHERE id = $1 FOR UPDATE', [req.id]);
-      await client.query(
-        `UPDATE prestamos_cdc.snapshot_requests
-            SET status = CASE WHEN EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)
-                              THEN 'emitted' ELSE 'applied' END,
-                emitted_at = now(),
-                applied_at = CASE WHEN EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)
-                                  THEN NULL ELSE now() END
-          WHERE id = $1`,
-        [req.id],
-      );
-    });
+    await inTransaction(this.pool, (client) => markRequestEmitted(client, req.id));
     this.logger.info({ request: req.id, scope: req.scope, tables: req.tables, target: req.target_id }, 'snapshot request emitted');
   }
 

@@ -12,6 +12,7 @@
 // verification.ts) are re-checked after the sync has caught up past the moment of the check, up to
 // three times; a row still in flight each time is refused as not applied. Back to legacy is always
 // allowed.
+import { unfinishedRequests } from '../runtime/snapshot-requests.ts';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -68,11 +69,16 @@ export async function cutoverReadiness(o: CutoverOptions): Promise<CutoverReadin
 
   const pipeline = await readPipeline(o.pool);
   add('migration started', pipeline !== null, pipeline ? `started ${pipeline.startedAt} by ${pipeline.startedBy}` : 'the migration has not started (POST /prestamos/migration/start)');
-  const snap = await o.pool.query<{ n: string }>(
-    `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_requests WHERE status NOT IN ('applied', 'failed', 'cancelled')`,
+  const snap = await unfinishedRequests(o.pool);
+  add(
+    'snapshots applied',
+    snap.unfinished === 0 && snap.failed.length === 0,
+    snap.unfinished > 0
+      ? `${snap.unfinished} snapshot requests are not applied yet`
+      : snap.failed.length > 0
+        ? `${snap.failed.length} snapshot requests failed and were not asked for again (request ${snap.failed[0]!.id}: ${snap.failed[0]!.error ?? 'no error recorded'})`
+        : 'every snapshot request is applied',
   );
-  const pendingSnapshots = Number(snap.rows[0]!.n);
-  add('snapshots applied', pendingSnapshots === 0, pendingSnapshots === 0 ? 'every snapshot request is applied' : `${pendingSnapshots} snapshot requests are not applied yet`);
   const failed = await o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
   const openFailed = Number(failed.rows[0]!.n);
   add('no failed records', openFailed === 0, openFailed === 0 ? 'no open failed record' : `${openFailed} failed records are open (GET /prestamos/migration/failed; retry or resolve them)`);

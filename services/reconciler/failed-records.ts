@@ -6,7 +6,7 @@
 // Cutover refuses while any record is open.
 import type pg from 'pg';
 import { ConflictError, NotFoundError } from '../runtime/errors.ts';
-import { createSnapshotRequest } from '../runtime/control-plane.ts';
+import { createSnapshotRequest } from '../runtime/snapshot-requests.ts';
 import { migrateSingleLoan, type SingleLoanDeps, type SingleLoanResult } from './single-loan.ts';
 
 export interface FailedRecordView {

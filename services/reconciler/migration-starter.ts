@@ -7,7 +7,8 @@
 // Calling it again changes nothing and says so.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
-import { readPipeline, createSnapshotRequest, type PipelineRecord } from '../runtime/control-plane.ts';
+import { readPipeline, type PipelineRecord } from '../runtime/control-plane.ts';
+import { createSnapshotRequest } from '../runtime/snapshot-requests.ts';
 import { CAPTURED_TABLES } from '../domain/change-event.ts';
 import { migrate, type MigrationOutcome } from '../../connectors/postgres/migrator.ts';
 import { ensurePublication, ensureSlot } from '../../connectors/postgres/replication-setup.ts';

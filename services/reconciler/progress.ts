@@ -2,6 +2,7 @@
 // how fast it moves, how far behind it is, how many records failed, whether it is paused and why.
 // Counts are exact (count(*) over the tables); rates come from what the sync processes report
 // (cumulative changes applied), sampled by this service over the last minute.
+import { isFinal } from '../domain/snapshot-request.ts';
 import os from 'node:os';
 import type pg from 'pg';
 import { readControl, readPipeline, type ControlState, type PipelineRecord } from '../runtime/control-plane.ts';
@@ -203,7 +204,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
          FROM prestamos_cdc.snapshot_requests ORDER BY id DESC LIMIT 20`,
     )
   ).rows;
-  const active = requests.filter((r) => r.scope === 'tables' && !['applied', 'failed', 'cancelled'].includes(r.status));
+  const active = requests.filter((r) => r.scope === 'tables' && !isFinal(r.status));
   const running = active.find((r) => r.status === 'running' && Number(r.running_seconds) > 0);
   const snapshotRate = running ? round2(num(running.rows_emitted) / Number(running.running_seconds)) : null;
   const phase: Phase = !pipeline ? 'not started' : c.reads === 'new' ? 'cut over' : active.length > 0 ? 'snapshotting' : 'streaming';

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
-import { requestTableResync } from '../runtime/control-plane.ts';
+import { requestTableResync } from '../runtime/snapshot-requests.ts';
 import { migrateSingleLoan, type SingleLoanDeps } from './single-loan.ts';
 import { planRepairs, targetKey, type Finding, type PlannedRepair, type RepairPolicy, type RepairTarget } from './repair-planner.ts';
 import { sanitizeForJson } from './validation.ts';

@@ -22,7 +22,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ConflictError, NotFoundError, ValidationError, errorMessage } from '../runtime/errors.ts';
-import { createSnapshotRequest } from '../runtime/control-plane.ts';
+import { createSnapshotRequest, readRequestOutcome } from '../runtime/snapshot-requests.ts';
 import type { LocalPipeline } from '../runtime/local-pipeline.ts';
 import { readLoanWithPayments, type LoanRead } from '../../connectors/postgres/snapshot-reader.ts';
 import { readLiveState } from './live-state.ts';
@@ -91,10 +91,10 @@ export async function migrateSingleLoan(deps: SingleLoanDeps, id: string, actor:
     deps.logger.info({ prestamoId: id, requestId, actor }, 'single loan migration requested through the snapshot mechanism');
     const deadline = Date.now() + waitMs;
     for (;;) {
-      const r = await deps.pool.query<{ status: string; error: string | null }>('SELECT status, error FROM prestamos_cdc.snapshot_requests WHERE id = $1', [requestId]);
-      const status = r.rows[0]?.status;
+      const outcome = await readRequestOutcome(deps.pool, requestId);
+      const status = outcome?.status;
       if (status === 'applied') break;
-      if (status === 'failed' || status === 'cancelled') throw new ConflictError(`the snapshot request ${requestId} for loan ${JSON.stringify(id)} ended ${status}`, [r.rows[0]?.error ?? status], 'snapshot_failed');
+      if (status === 'failed' || status === 'cancelled') throw new ConflictError(`the snapshot request ${requestId} for loan ${JSON.stringify(id)} ended ${status}`, [outcome?.error ?? status], 'snapshot_failed');
       if (Date.now() >= deadline) {
         return {
           status: 'pending',

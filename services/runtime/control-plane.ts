@@ -70,36 +70,6 @@ export async function setPipelinePhase(db: Queryable, phase: string, name = 'mai
   await db.query(`UPDATE prestamos_cdc.pipeline SET phase = $2, updated_at = now() WHERE name = $1`, [name, phase]);
 }
 
-export interface SnapshotRequestInput {
-  scope: 'tables' | 'loan';
-  tables: CapturedTable[];
-  targetId?: string | null;
-  reason: string;
-  requestedBy: string;
-}
-
-/**
- * A table re-sync that is not already waiting: several gaps (or retries) before the snapshot starts
- * need one re-sync, not one each. Returns the id of the new or the waiting request.
- */
-export async function requestTableResync(db: Queryable, table: CapturedTable, reason: string, requestedBy: string): Promise<{ id: string; created: boolean }> {
-  const waiting = await db.query<{ id: string }>(
-    `SELECT id::text FROM prestamos_cdc.snapshot_requests WHERE status = 'pending' AND scope = 'tables' AND tables = ARRAY[$1]::text[] ORDER BY id LIMIT 1`,
-    [table],
-  );
-  if (waiting.rows[0]) return { id: waiting.rows[0].id, created: false };
-  return { id: await createSnapshotRequest(db, { scope: 'tables', tables: [table], reason, requestedBy }), created: true };
-}
-
-export async function createSnapshotRequest(db: Queryable, input: SnapshotRequestInput): Promise<string> {
-  const r = await db.query<{ id: string }>(
-    `INSERT INTO prestamos_cdc.snapshot_requests (scope, tables, target_id, reason, requested_by)
-     VALUES ($1, $2::text[], $3, $4, $5) RETURNING id::text`,
-    [input.scope, input.tables, input.targetId ?? null, input.reason, input.requestedBy],
-  );
-  return r.rows[0]!.id;
-}
-
 export async function reportComponent(db: Queryable, instance: string, report: ComponentStatusWrite): Promise<void> {
   await db.query(
     `INSERT INTO prestamos_cdc.components (component, instance, status, last_seen) VALUES ($1, $2, $3::jsonb, now())

@@ -3,6 +3,7 @@
 // with the ledger reversed. Both go through the sync's own locks, version guard and ledger rule, so they
 // are ordered with the stream exactly like an apply. The reconciler receives this through its
 // dependencies (it defines the LoanWriter it needs; this module satisfies it) and never imports the sync.
+import { cancelLoanRequests } from '../runtime/snapshot-requests.ts';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -104,6 +105,9 @@ export function createLoanWriter(o: { pool: pg.Pool; logger: Logger; metrics?: M
             WHERE (source_table = 'Prestamo' AND row_id = $1) OR (source_table = 'PagoPrestamo' AND row_id = ANY($2::text[]))`,
           [id, [...new Set([...payments, ...candidates.rows.map((r) => r.id)])]],
         );
+        // a one-loan request still waiting for this loan would migrate it again: nothing is to be migrated now
+        const cancelled = await cancelLoanRequests(client, id, `cancelled: loan ${id} rolled back by ${actor}`);
+        if (cancelled.length > 0) o.logger.info({ prestamoId: id, requests: cancelled }, 'snapshot requests of a rolled-back loan cancelled');
         return {
           prestamoId: id,
           status: 'rolled back',

@@ -9,7 +9,8 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
 import type { SyncStatus } from '../domain/component-status.ts';
-import { readControl, setPaused, reportComponent, removeComponent, createSnapshotRequest, requestTableResync } from '../runtime/control-plane.ts';
+import { readControl, setPaused, reportComponent, removeComponent } from '../runtime/control-plane.ts';
+import { createSnapshotRequest, requestTableResync, lockRequestOfChunk, completeRequestsIfApplied } from '../runtime/snapshot-requests.ts';
 import type { SourceLoadSampler } from '../runtime/source-load.ts';
 import { decideThrottle, describeThrottle, throttleMetricLabel } from '../domain/throttle.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
@@ -453,12 +454,7 @@ export class SyncService {
     if (!superseded.rowCount) return;
     this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
     // a request whose last unapplied chunks these were is complete now (its markers will not come)
-    await client.query(
-      `UPDATE prestamos_cdc.snapshot_requests r SET status = 'applied', applied_at = now()
-        WHERE r.id = ANY($1::bigint[]) AND r.status = 'emitted'
-          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id AND c.applied_at IS NULL)`,
-      [[...new Set(superseded.rows.map((x) => x.request_id))]],
-    );
+    await completeRequestsIfApplied(client, [...new Set(superseded.rows.map((x) => x.request_id))]);
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
@@ -663,15 +659,11 @@ export class SyncService {
    * The id of the request of the chunk, its row locked; null when the chunk stays unknown for
    * CHUNK_VISIBILITY_WAIT_MS. Each try is a statement of its own (read committed): a new snapshot.
    */
-  private async lockRequestOfChunk(client: store.Client, chunkId: string): Promise<string | null> {
+  private async waitForRequestOfChunk(client: store.Client, chunkId: string): Promise<string | null> {
     const deadline = Date.now() + CHUNK_VISIBILITY_WAIT_MS;
     for (let pauseMs = 2; ; pauseMs = Math.min(200, pauseMs * 2)) {
-      const req = await client.query<{ id: string }>(
-        `SELECT r.id::text FROM prestamos_cdc.snapshot_requests r JOIN prestamos_cdc.snapshot_chunks c ON c.request_id = r.id
-          WHERE c.id = $1 FOR UPDATE OF r`,
-        [chunkId],
-      );
-      if (req.rows[0]) return req.rows[0].id;
+      const id = await lockRequestOfChunk(client, chunkId);
+      if (id !== null) return id;
       if (Date.now() >= deadline || this.stopping) return null;
       await sleep(pauseMs);
     }
@@ -685,7 +677,7 @@ export class SyncService {
    */
   private async applyChunkEnd(client: store.Client, batch: IncomingBatch, e: Extract<ChangeEvent, { kind: 'chunk-end' }>): Promise<void> {
     const chunkId = e.position.chunkId;
-    const requestId = await this.lockRequestOfChunk(client, chunkId);
+    const requestId = await this.waitForRequestOfChunk(client, chunkId);
     if (requestId === null) {
       this.o.logger.warn({ chunkId, waitedMs: CHUNK_VISIBILITY_WAIT_MS }, 'marker of an unknown snapshot chunk ignored');
       return;
@@ -728,12 +720,7 @@ export class SyncService {
         if (outcome.applied > 0) this.o.logger.info({ table: e.table, removed: outcome.applied, chunkId }, 'rows absent from a snapshot chunk removed');
       }
     }
-    await client.query(
-      `UPDATE prestamos_cdc.snapshot_requests SET status = 'applied', applied_at = now()
-        WHERE id = $1 AND status = 'emitted'
-          AND NOT EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = $1 AND c.applied_at IS NULL)`,
-      [requestId],
-    );
+    await completeRequestsIfApplied(client, [requestId]);
   }
 }
 
