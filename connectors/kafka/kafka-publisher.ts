@@ -15,7 +15,7 @@ import type { Logger } from '../../services/runtime/logger.ts';
 import { UnencodableValueError, type EventEncoder } from './event-codec.ts';
 import { topicFor, keyOf } from './envelope.ts';
 import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
-import { ensureTopics } from './topic-admin.ts';
+import { ensureTopics, type EnsuredTopic } from './topic-admin.ts';
 import type { TopicSettings } from './topic-plan.ts';
 import { ProduceBatcher, budgetFor, messageBytes } from './produce-batcher.ts';
 import { withDeadline } from './deadline.ts';
@@ -94,15 +94,21 @@ export class KafkaEventPublisher implements EventPublisher {
     await withDeadline(old.disconnect(), KAFKA_CALL_DEADLINE_MS, 'disconnecting the replaced producer').catch(() => undefined);
   }
 
-  async connect(): Promise<void> {
+  /**
+   * Checks (or creates) the table topics — unless the caller did and passes what it found — and
+   * connects the producer. The partition counts found seed the cache partitionCount() refreshes.
+   */
+  async connect(ensured?: Map<string, EnsuredTopic>): Promise<void> {
     if (!this.topicsReady) {
-      const limits = await ensureTopics({
-        kafka: this.o.kafka,
-        wanted: CAPTURED_TABLES.map((t) => ({ name: topicFor(this.o.prefix, t), role: 'table' as const })),
-        settings: this.o.topics,
-        logger: this.o.logger,
+      const tables = CAPTURED_TABLES.map((t) => topicFor(this.o.prefix, t));
+      const found = ensured ?? (await ensureTopics({ kafka: this.o.kafka, wanted: tables.map((name) => ({ name, role: 'table' as const })), settings: this.o.topics, logger: this.o.logger }));
+      const mine = tables.map((name) => {
+        const t = found.get(name);
+        if (!t) throw new Error(`topic ${name} was not checked at start`);
+        return [name, t] as const;
       });
-      this.budget = budgetFor(Math.min(...limits.values()));
+      this.budget = budgetFor(Math.min(...mine.map(([, t]) => t.maxMessageBytes)));
+      for (const [name, t] of mine) this.partitions.set(name, { n: t.partitions, at: Date.now() });
       this.topicsReady = true;
     }
     if (!this.producerConnected) {

@@ -57,13 +57,19 @@ async function describeOnce(admin: Admin, names: string[]): Promise<ExistingTopi
   });
 }
 
-/** Creates what is missing, checks what exists; returns each topic's max.message.bytes. */
+/** What a topic checked at start is: its message size limit and its partition count. */
+export interface EnsuredTopic {
+  maxMessageBytes: number;
+  partitions: number;
+}
+
+/** Creates what is missing, checks what exists; returns each topic's max.message.bytes and partitions. */
 export async function ensureTopics(o: {
   kafka: Kafka;
   wanted: WantedTopic[];
   settings: TopicSettings;
   logger: Logger;
-}): Promise<Map<string, number>> {
+}): Promise<Map<string, EnsuredTopic>> {
   const admin = o.kafka.admin();
   await admin.connect();
   try {
@@ -96,7 +102,7 @@ export async function ensureTopics(o: {
     const final = await describeExisting(admin, o.wanted.map((w) => w.name));
     const missing = o.wanted.filter((w) => !final.some((e) => e.name === w.name)).map((w) => w.name);
     if (missing.length > 0) throw new Error(`Kafka topics still missing after creation: ${missing.join(', ')}`);
-    return new Map(final.map((e) => [e.name, Number(e.configs['max.message.bytes'] ?? String(o.settings.maxMessageBytes))]));
+    return new Map(final.map((e) => [e.name, { maxMessageBytes: Number(e.configs['max.message.bytes'] ?? String(o.settings.maxMessageBytes)), partitions: e.partitions }]));
   } finally {
     await admin.disconnect();
   }

@@ -87,21 +87,22 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     });
     publisher = kp;
     closers.push(() => kp.close());
+    // the topics are checked (created when missing) once per process, before the capture publishes and
+    // before the sync subscribes, whichever process starts first; the dead-letter topic is the sync's
+    const ensured = await ensureTopics({
+      kafka,
+      wanted: [
+        ...CAPTURED_TABLES.map((t) => ({ name: topicFor(config.topicPrefix, t), role: 'table' as const })),
+        ...(o.sync ? [{ name: deadLetterTopic(config.topicPrefix), role: 'dead-letter' as const }] : []),
+      ],
+      settings: topicSettings,
+      logger,
+    });
     if (o.capture) {
       initUnpublishableSeries(metrics, CAPTURED_TABLES);
-      await kp.connect();
+      await kp.connect(ensured);
     }
     if (o.sync) {
-      // the sync's topics exist before it subscribes, whichever process starts first
-      await ensureTopics({
-        kafka,
-        wanted: [
-          ...CAPTURED_TABLES.map((t) => ({ name: topicFor(config.topicPrefix, t), role: 'table' as const })),
-          { name: deadLetterTopic(config.topicPrefix), role: 'dead-letter' as const },
-        ],
-        settings: topicSettings,
-        logger,
-      });
       source = new KafkaEventSource({
         kafka,
         groupId: config.kafka.groupId,
