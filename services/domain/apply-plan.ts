@@ -58,19 +58,9 @@ export interface GuardState {
   worth: bigint | null;
 }
 
-export interface ShadowLoan extends LoanAggregates {
-  id: string;
-  juntaId: string;
-  memberId: string;
-  principal: bigint;
-  rate4: bigint;
-  installments: number;
-  status: LoanStatus;
-  disbursedAt: string | null;
-  dueAt: string | null;
+/** A PrestamoNew row: the legacy loan's fields (its notes known), its aggregates, where it came from. */
+export interface ShadowLoan extends Omit<LoanRow, 'notes'>, LoanAggregates {
   notes: string | null;
-  createdAt: string;
-  updatedAt: string;
   sourceLsn: string;
   sourceXid: string | null;
 }
