@@ -158,3 +158,16 @@ export async function expectConsistent(db: TestDatabase): Promise<ConsistencyRep
   expect({ prestamo: report.prestamo, pago: report.pago, ledger: report.ledger, capital: report.capital }).toEqual({ prestamo: [], pago: [], ledger: [], capital: [] });
   return report;
 }
+
+/**
+ * Waits until everything committed before this call is published: the slot has confirmed the WAL
+ * position of this moment (a fixed target: the server's WAL position keeps moving with the other test
+ * files' databases).
+ */
+export async function waitForPublished(db: TestDatabase, slot: string, timeoutMs = 120_000): Promise<void> {
+  const target = (await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn;
+  await waitFor('the capture to publish everything committed so far', async () => {
+    const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [slot, target]);
+    return r.rows[0]?.ok;
+  }, timeoutMs);
+}

@@ -9,7 +9,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-request-queue-fix.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { kafkaAvailable, startTestKafka, type TestKafka } from '../../support/kafka-broker.ts';
-import { startTestProcess, startMigrationFor, waitForCatchUp, expectConsistent, configFor, waitFor } from '../../support/pipeline.ts';
+import { startTestProcess, startMigrationFor, waitForCatchUp, expectConsistent, configFor, waitFor, waitForPublished } from '../../support/pipeline.ts';
 import { metricValue } from '../../support/cli-process.ts';
 import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
@@ -48,16 +48,7 @@ describe.skipIf(!kafkaAvailable())('offset gap', () => {
     for (let round = 0; round < 2; round++) {
       await pool.query(`UPDATE "Prestamo" SET observaciones = repeat(md5(random()::text || id), 16), "updatedAt" = now()`);
     }
-    // everything committed until the call is published (a fixed target: the server's WAL position keeps
-    // moving with the other test files' databases)
-    const published = async () => {
-      const target = (await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn;
-      return async () => {
-        const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [config.slotName, target]);
-        return r.rows[0]?.ok;
-      };
-    };
-    await waitFor('the capture to publish the updates', await published(), 120_000);
+    await waitForPublished(db, config.slotName);
     const topic = `${config.topicPrefix}.public.Prestamo`;
     const admin = new Kafka({ clientId: 'gap-test', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
@@ -67,7 +58,7 @@ describe.skipIf(!kafkaAvailable())('offset gap', () => {
     await pool.query(`UPDATE "Prestamo" SET estado = 'CANCELADO', "updatedAt" = now() WHERE id IN (SELECT id FROM "Prestamo" ORDER BY id LIMIT 5)`);
     await pool.query(`DELETE FROM "PagoPrestamo" WHERE "prestamoId" IN (SELECT id FROM "Prestamo" ORDER BY id DESC LIMIT 3)`);
     await pool.query(`DELETE FROM "Prestamo" WHERE id IN (SELECT id FROM "Prestamo" ORDER BY id DESC LIMIT 3)`);
-    await waitFor('the capture to publish everything', await published(), 120_000);
+    await waitForPublished(db, config.slotName);
 
     sync = await startTestProcess(db, { config, mode: 'kafka', capture: false, sync: true });
     procs.push(sync);

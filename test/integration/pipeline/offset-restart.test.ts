@@ -14,7 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.ts
 import { kafkaAvailable, startTestKafka } from '../../support/kafka-broker.ts';
 import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-request-queue-fix.ts';
 
-import { startTestProcess, startMigrationFor, waitForCatchUp, expectConsistent, configFor, waitFor } from '../../support/pipeline.ts';
+import { startTestProcess, startMigrationFor, waitForCatchUp, expectConsistent, configFor, waitFor, waitForPublished } from '../../support/pipeline.ts';
 import { metricValue } from '../../support/cli-process.ts';
 import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
 import { topicFor } from '../../../connectors/kafka/envelope.ts';
@@ -38,16 +38,6 @@ async function stage(seed: number): Promise<{ db: TestDatabase; pool: pg.Pool; a
   await admin.connect();
   cleanup.push(() => admin.disconnect());
   return { db, pool, admin, brokers: kafka.brokers };
-}
-
-/** Everything committed until now is published: the slot confirmed the WAL position of this moment (a
- * fixed target: the server's WAL position keeps moving with the other test files' databases). */
-async function published(db: TestDatabase, slot: string): Promise<void> {
-  const target = (await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn;
-  await waitFor('the capture to publish everything', async () => {
-    const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [slot, target]);
-    return r.rows[0]?.ok;
-  }, 120_000);
 }
 
 function track(p: RunningProcess): RunningProcess {
@@ -78,7 +68,7 @@ describe.skipIf(!kafkaAvailable())('offsets that cannot be trusted', () => {
     await waitFor('the topic to exist again', async () => (await admin.listTopics()).includes(topic), 60_000);
     // changes the recreated topic carries at offsets the group applied on the old one
     await pool.query(`UPDATE "Prestamo" SET estado = 'CANCELADO', "updatedAt" = now() WHERE id IN (SELECT id FROM "Prestamo" ORDER BY id LIMIT 6)`);
-    await published(db, config.slotName);
+    await waitForPublished(db, config.slotName);
 
     sync = track(await startTestProcess(db, { config, mode: 'kafka', capture: false, sync: true, api: false }));
     const request = await waitFor('a re-sync request for the restart', async () => {
@@ -114,12 +104,12 @@ describe.skipIf(!kafkaAvailable())('offsets that cannot be trusted', () => {
       return r.rows[0]?.status === 'emitted';
     }, 120_000);
     await pool.query(`UPDATE "Prestamo" SET "updatedAt" = now()`);
-    await published(db, config.slotName);
+    await waitForPublished(db, config.slotName);
     // retention removes everything the topic held so far, before any consumer of the group read it
     const ends = await admin.fetchTopicOffsets(topic);
     await admin.deleteTopicRecords({ topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
     await pool.query(`UPDATE "Prestamo" SET estado = 'CANCELADO', "updatedAt" = now() WHERE id IN (SELECT id FROM "Prestamo" ORDER BY id LIMIT 4)`);
-    await published(db, config.slotName);
+    await waitForPublished(db, config.slotName);
 
     const sync = track(await startTestProcess(db, { config, mode: 'kafka', capture: false, sync: true, api: false }));
     const request = await waitFor('a re-sync request for the gap', async () => {
