@@ -1,22 +1,24 @@
-// The capture: streams the slot, turns pgoutput messages into change events (with commit LSN, xid,
-// order inside the transaction and commit time), publishes them in batches, and confirms a position to
-// the slot only once every change before it has been acknowledged downstream (Kafka, or the inline
-// apply). A transaction of any size flows through in bounded memory: the replication socket is paused
-// while too many changes wait. Heartbeats written through the slot keep it advancing when the
-// captured tables are idle and measure lag. Snapshot chunks are emitted into the same ordered stream
-// at their high watermark.
+// The capture: streams the slot (connectors/postgres/replication-stream.ts), hands each pgoutput
+// message to the decoder (change-decoder.ts: events with commit LSN, xid, order and commit time),
+// buffers the events and publishes them in batches (linger, backoff, a publisher replaced after a
+// failure), and confirms a position to the slot only once every change before it has been
+// acknowledged downstream (Kafka, or the inline apply). A transaction of any size flows through in
+// bounded memory: the replication socket is paused while too many changes wait. It writes the
+// heartbeats that keep the slot advancing when the captured tables are idle (and measure lag), and
+// emits the snapshot chunks held in the rendezvous (chunk-rendezvous.ts) at their watermarks.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { reportComponent, removeComponent, readPipeline } from '../runtime/control-plane.ts';
 import { CapturedTablesWatch } from './captured-tables-watch.ts';
+import { ChangeDecoder, type Decoded } from './change-decoder.ts';
+import { ChunkRendezvous, type HeldChunk } from './chunk-rendezvous.ts';
 import type { CaptureStatus } from '../domain/component-status.ts';
-import { isCapturedTable, opOf, sourceTimeOf, type ChangeEvent, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
+import { opOf, sourceTimeOf, type ChangeEvent } from '../domain/change-event.ts';
 import type { EventPublisher } from '../domain/ports.ts';
-import { widenXid } from '../domain/visibility.ts';
 import { parseLsn } from '../domain/lsn.ts';
-import { ReplicationStream, type StreamMessage } from '../../connectors/postgres/replication-stream.ts';
+import { ReplicationStream } from '../../connectors/postgres/replication-stream.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import { currentXidHorizon, slotStatus } from '../../connectors/postgres/replication-setup.ts';
 
@@ -50,21 +52,7 @@ export interface CaptureServiceOptions {
   crash?: CrashPoints;
 }
 
-/** A snapshot chunk read and waiting for its watermark to come through the stream. */
-export interface HeldChunk {
-  chunkId: string;
-  requestId: string;
-  table: CapturedTable;
-  rows: RawRow[];
-  scope: ChunkScope;
-  snapshot: string;
-  readTime: string;
-}
-
-interface Boundary {
-  boundary: string; // commit end LSN of a transaction whose changes precede it in the buffer
-}
-type Buffered = ChangeEvent | Boundary;
+type Buffered = Decoded;
 
 /** Kafka mode: a publish still unacknowledged after this long makes the capture report itself as failing. */
 export const PUBLISH_STALL_MS = 10_000;
@@ -74,8 +62,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class CaptureService {
   private readonly o: CaptureServiceOptions;
   private stream: ReplicationStream | undefined;
-  private xidReference = 0n;
-  private txn: { xid: bigint; commitLsn: string; commitTime: string; seq: number } | null = null;
+  private readonly decoder: ChangeDecoder;
+  private readonly chunks = new ChunkRendezvous();
   private pending: Buffered[] = [];
   private pendingEvents = 0;
   private inflight: Promise<void> | null = null;
@@ -85,7 +73,6 @@ export class CaptureService {
   private publishBackoffMs = 0;
   /** when the publish now in flight began (see CaptureConfig.publishStallMs) */
   private publishStartedAt = 0;
-  private readonly held = new Map<string, { chunk: HeldChunk; resolve: () => void; reject: (e: Error) => void }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -108,6 +95,14 @@ export class CaptureService {
   constructor(options: CaptureServiceOptions) {
     this.o = options;
     this.capturedTables = new CapturedTablesWatch({ pool: options.pool, publication: options.config.publicationName, logger: options.logger, metrics: options.metrics });
+    this.decoder = new ChangeDecoder({
+      push: (item) => this.push(item),
+      committed: () => this.kick(),
+      uncaptured: (schema, name) => this.capturedTables.uncapturedChange(schema, name),
+      watermark: (chunkIds, commitLsn) => {
+        for (const e of this.chunks.eventsAt(chunkIds, commitLsn)) this.push(e);
+      },
+    });
   }
 
   getStatus(): CaptureStatus {
@@ -163,8 +158,7 @@ export class CaptureService {
     await this.settleInflight();
     this.pending = [];
     this.pendingEvents = 0;
-    this.txn = null;
-    this.xidReference = await currentXidHorizon(this.o.pool);
+    this.decoder.reset(await currentXidHorizon(this.o.pool));
     const stream = new ReplicationStream({
       connectionString: this.o.databaseUrl,
       slotName: this.o.config.slotName,
@@ -174,7 +168,7 @@ export class CaptureService {
     this.stream = stream;
     try {
       await stream.start({
-        onMessage: (m) => this.onMessage(m),
+        onMessage: (m) => this.decoder.onMessage(m),
         onKeepalive: (walEnd, shouldRespond) => this.onKeepalive(walEnd, shouldRespond),
         onStarted: () => {
           this.status.state = 'streaming';
@@ -190,91 +184,7 @@ export class CaptureService {
     if (!this.stopping) throw new Error('replication connection ended');
   }
 
-  // ---- stream → events ------------------------------------------------------------------------------
-
-  private onMessage(m: StreamMessage): void {
-    switch (m.tag) {
-      case 'begin':
-        this.txn = { xid: widenXid(m.xid, this.xidReference), commitLsn: m.commitLsn, commitTime: m.commitTime.toISOString(), seq: 0 };
-        return;
-      case 'commit':
-        this.push({ boundary: m.commitEndLsn });
-        this.txn = null;
-        this.kick();
-        return;
-      case 'insert':
-      case 'update':
-      case 'delete': {
-        const rel = m.relation;
-        if (rel.schema === 'prestamos_cdc') return this.onOwnTable(m);
-        if (rel.schema !== 'public' || !isCapturedTable(rel.name)) return this.capturedTables.uncapturedChange(rel.schema, rel.name);
-        if (!this.txn) return;
-        const table = rel.name;
-        if (m.tag === 'delete') {
-          this.pushChange(table, 'd', String(m.key.id), null, []);
-        } else if (m.tag === 'update' && m.oldKey && m.oldKey.id !== undefined && m.oldKey.id !== m.row.id) {
-          // the primary key itself changed: the old row is gone, a new one exists
-          this.pushChange(table, 'd', String(m.oldKey.id), null, []);
-          this.pushChange(table, 'c', String(m.row.id), m.row, m.unchangedToast);
-        } else {
-          this.pushChange(table, m.tag === 'insert' ? 'c' : 'u', String(m.row.id), m.row, m.tag === 'update' ? m.unchangedToast : []);
-        }
-        return;
-      }
-      case 'truncate':
-        if (!this.txn) return;
-        for (const rel of m.relations) {
-          if (rel.schema === 'prestamos_cdc') continue;
-          if (rel.schema !== 'public' || !isCapturedTable(rel.name)) {
-            this.capturedTables.uncapturedChange(rel.schema, rel.name);
-            continue;
-          }
-          this.txn.seq++;
-          this.push({ kind: 'truncate', table: rel.name, position: this.position() });
-        }
-        return;
-      default:
-        return;
-    }
-  }
-
-  private position() {
-    const t = this.txn!;
-    return { lsn: t.commitLsn, seq: t.seq, xid: t.xid.toString(), commitTime: t.commitTime };
-  }
-
-  private pushChange(table: CapturedTable, op: 'c' | 'u' | 'd', key: string, after: RawRow | null, unchangedToast: string[]): void {
-    this.txn!.seq++;
-    this.push({ kind: 'change', table, op, key, after, unchangedToast, position: this.position() });
-  }
-
-  private onOwnTable(m: Extract<StreamMessage, { tag: 'insert' | 'update' | 'delete' }>): void {
-    if (m.relation.name === 'heartbeat' && m.tag !== 'delete' && this.txn) {
-      this.txn.seq++;
-      this.push({ kind: 'heartbeat', position: this.position() });
-    } else if (m.relation.name === 'signal' && m.tag === 'insert' && this.txn) {
-      this.onSignal(String(m.row.kind), m.row.payload);
-    }
-  }
-
-  /** A snapshot watermark: the chunks it names are emitted here, at this position in the stream. */
-  private onSignal(kind: string, payload: unknown): void {
-    if (kind !== 'snapshot-watermark') return;
-    let chunkIds: string[] = [];
-    try {
-      chunkIds = (JSON.parse(String(payload)) as { chunkIds: string[] }).chunkIds ?? [];
-    } catch {
-      return;
-    }
-    for (const id of chunkIds) {
-      const h = this.held.get(id);
-      if (!h) continue; // read by an earlier run of the capture: the snapshotter reads it again
-      const c = h.chunk;
-      const position = { lsn: this.txn!.commitLsn, snapshot: c.snapshot, chunkId: c.chunkId, requestId: c.requestId, readTime: c.readTime };
-      for (const row of c.rows) this.push({ kind: 'snapshot', table: c.table, key: String(row.id), after: row, position });
-      this.push({ kind: 'chunk-end', table: c.table, scope: c.scope, keys: c.rows.map((r) => String(r.id)), markers: 1, markerIndex: 0, position });
-    }
-  }
+  // ---- events → buffer ------------------------------------------------------------------------------
 
   private push(item: Buffered): void {
     this.pending.push(item);
@@ -289,7 +199,7 @@ export class CaptureService {
   }
 
   private onKeepalive(walEnd: string, shouldRespond: boolean): void {
-    const idle = this.txn === null && this.pending.length === 0 && this.inflight === null;
+    const idle = !this.decoder.inTransaction && this.pending.length === 0 && this.inflight === null;
     if (idle && (Date.now() - this.lastKeepaliveAck > 1000 || shouldRespond)) {
       // Nothing is waiting: every change before this position is durable downstream.
       this.lastKeepaliveAck = Date.now();
@@ -383,14 +293,8 @@ export class CaptureService {
       for (const e of batch) {
         if ('table' in e) this.o.metrics.eventsPublished.inc({ table: e.table, op: opOf(e) });
         if (e.kind === 'change' || e.kind === 'heartbeat') this.o.metrics.sourceToPublishLag.observe(Math.max(0, now - Date.parse(sourceTimeOf(e))) / 1000);
-        if (e.kind === 'chunk-end') {
-          const h = this.held.get(e.position.chunkId);
-          if (h) {
-            this.held.delete(e.position.chunkId);
-            h.resolve();
-          }
-        }
       }
+      this.chunks.acknowledged(batch);
       const crash = this.o.crash ?? NO_CRASH;
       if (batch.some((e) => e.kind === 'snapshot') && !batch.some((e) => e.kind === 'chunk-end')) crash.reached('capture.mid-snapshot-chunk');
       if (confirmAt) crash.reached('capture.after-ack-before-confirm');
@@ -427,15 +331,11 @@ export class CaptureService {
    * there. Resolves once its rows and markers are acknowledged downstream.
    */
   holdChunk(chunk: HeldChunk): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.held.set(chunk.chunkId, { chunk, resolve, reject }));
+    return this.chunks.hold(chunk);
   }
 
   releaseChunk(chunkId: string, reason: Error): void {
-    const h = this.held.get(chunkId);
-    if (h) {
-      this.held.delete(chunkId);
-      h.reject(reason);
-    }
+    this.chunks.release(chunkId, reason);
   }
 
   // ---- timers ---------------------------------------------------------------------------------------
@@ -444,7 +344,7 @@ export class CaptureService {
     if (this.status.state !== 'streaming') return;
     try {
       await this.o.pool.query(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1`);
-      this.xidReference = await currentXidHorizon(this.o.pool);
+      this.decoder.setXidReference(await currentXidHorizon(this.o.pool));
     } catch (err) {
       this.o.logger.warn({ err: errorMessage(err) }, 'heartbeat write failed');
     }
@@ -498,7 +398,7 @@ export class CaptureService {
     this.retryTimer = undefined;
     await this.stream?.stop();
     await this.loop?.catch(() => undefined);
-    for (const id of [...this.held.keys()]) this.releaseChunk(id, new Error('capture stopped'));
+    this.chunks.releaseAll(new Error('capture stopped'));
     this.status.state = 'stopped';
     this.o.metrics.componentUp.set({ component: 'capture' }, 0);
     await removeComponent(this.o.pool, 'capture', this.o.instance).catch(() => undefined);

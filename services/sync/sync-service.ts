@@ -1,16 +1,19 @@
-// The sync: reads change events (a Kafka consumer group, or the inline hand-off), applies them in
-// batched transactions, and records the Kafka offsets applied in the same transaction — so that a
-// redelivered message is recognised, and a gap (offsets that retention removed before they were
-// applied) is noticed, said loudly and repaired by re-syncing the table through a snapshot.
-// A message that cannot be applied goes to the dead-letter topic and the failed-records table and the
-// rest flows on; above the error-rate threshold the apply pauses, and says so.
+// The sync: the batch runner. It reads change events (a Kafka consumer group, or the inline hand-off),
+// decodes and validates them, drops what the group already applied and notices gaps and restarts of
+// the offsets (offset-tracker.ts, offset-store.ts), applies the rows in batched transactions with the
+// offsets in the same transaction (applier.ts), and the truncates and snapshot markers
+// (snapshot-markers.ts) in stream order between them. A message that cannot be applied goes to the
+// dead-letter topic and the failed-records table and the rest flows on; above the error-rate threshold
+// (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. Its control
+// loop follows the shared control row (pause/resume), the source-load throttle, and reports its status.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
 import type { SyncStatus } from '../domain/component-status.ts';
 import { readControl, setPaused, reportComponent, removeComponent } from '../runtime/control-plane.ts';
-import { createSnapshotRequest, requestTableResync, lockRequestOfChunk, completeRequestsIfApplied } from '../runtime/snapshot-requests.ts';
+import { createSnapshotRequest } from '../runtime/snapshot-requests.ts';
+import { SnapshotMarkers } from './snapshot-markers.ts';
 import type { SourceLoadSampler } from '../runtime/source-load.ts';
 import { decideThrottle, describeThrottle, throttleMetricLabel } from '../domain/throttle.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
@@ -81,6 +84,7 @@ class ApplyStepError extends Error {
 export class SyncService {
   private readonly o: SyncServiceOptions;
   private readonly applier: Applier;
+  private readonly markers: SnapshotMarkers;
   private readonly errorWindow: ErrorRateWindow;
   private controlTimer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -120,6 +124,7 @@ export class SyncService {
   constructor(options: SyncServiceOptions) {
     this.o = options;
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
+    this.markers = new SnapshotMarkers({ applier: this.applier, logger: options.logger, instance: options.instance, isStopping: () => this.stopping });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
     this.status.groupId = options.groupId;
     // every series with known labels exists from the start
@@ -414,7 +419,7 @@ export class SyncService {
         { topic: batch.topic, partition: batch.partition, ...range, lostMessages: lost.toString(), newGroup: open.newGroup, resync: table ?? null },
         `offset gap: ${why}; re-syncing the table by snapshot`,
       );
-      if (table) await this.resyncTable(client, table, `offset gap on ${batch.topic}[${batch.partition}] offsets ${range.fromOffset}..${range.toOffset} (${lost} messages never applied${open.newGroup ? '; a new consumer group on a topic retention had trimmed' : ''})`);
+      if (table) await this.markers.resyncTable(client, table, `offset gap on ${batch.topic}[${batch.partition}] offsets ${range.fromOffset}..${range.toOffset} (${lost} messages never applied${open.newGroup ? '; a new consumer group on a topic retention had trimmed' : ''})`);
     });
   }
 
@@ -435,26 +440,8 @@ export class SyncService {
     await this.applier.transaction(async (client) => {
       await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
       await restartAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, restart.restartAt);
-      if (table) await this.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
+      if (table) await this.markers.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
     });
-  }
-
-  /** One waiting re-sync of the table; chunks whose markers may be among the lost messages are superseded by it. */
-  private async resyncTable(client: store.Client, table: CapturedTable, reason: string): Promise<void> {
-    // serialise gap handling: one waiting re-sync per table
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
-    const { id } = await requestTableResync(client, table, reason, `sync ${this.o.instance}`);
-    // Chunks of this table whose markers may have been among the lost messages would never
-    // complete (and would hold the snapshot back): the re-sync covers their rows.
-    const superseded = await client.query<{ request_id: string }>(
-      `UPDATE prestamos_cdc.snapshot_chunks SET applied_at = now()
-        WHERE source_table = $1 AND applied_at IS NULL AND request_id <> $2 RETURNING request_id::text`,
-      [table, id],
-    );
-    if (!superseded.rowCount) return;
-    this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
-    // a request whose last unapplied chunks these were is complete now (its markers will not come)
-    await completeRequestsIfApplied(client, [...new Set(superseded.rows.map((x) => x.request_id))]);
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
@@ -648,92 +635,13 @@ export class SyncService {
       this.o.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
     } else if (e.kind === 'chunk-end') {
       await this.transactionStep('snapshot_marker', async (client) => {
-        await this.applyChunkEnd(client, batch, e);
+        await this.markers.applyChunkEnd(client, batch, e);
         await saveAppliedOffsets(client, offsets);
       });
     }
     this.afterCommit(batch, [item], 0, 1);
   }
-
-  /**
-   * The id of the request of the chunk, its row locked; null when the chunk stays unknown for
-   * CHUNK_VISIBILITY_WAIT_MS. Each try is a statement of its own (read committed): a new snapshot.
-   */
-  private async waitForRequestOfChunk(client: store.Client, chunkId: string): Promise<string | null> {
-    const deadline = Date.now() + CHUNK_VISIBILITY_WAIT_MS;
-    for (let pauseMs = 2; ; pauseMs = Math.min(200, pauseMs * 2)) {
-      const id = await lockRequestOfChunk(client, chunkId);
-      if (id !== null) return id;
-      if (Date.now() >= deadline || this.stopping) return null;
-      await sleep(pauseMs);
-    }
-  }
-
-  /**
-   * A snapshot chunk's marker on one partition: everything of the chunk on that partition has been
-   * applied. Marker 0 also removes rows of the chunk's scope that the snapshot did not see (they no
-   * longer existed) — unless a newer change, invisible to the snapshot, has touched them since.
-   * When every marker of every chunk of a request has arrived, the request is applied.
-   */
-  private async applyChunkEnd(client: store.Client, batch: IncomingBatch, e: Extract<ChangeEvent, { kind: 'chunk-end' }>): Promise<void> {
-    const chunkId = e.position.chunkId;
-    const requestId = await this.waitForRequestOfChunk(client, chunkId);
-    if (requestId === null) {
-      this.o.logger.warn({ chunkId, waitedMs: CHUNK_VISIBILITY_WAIT_MS }, 'marker of an unknown snapshot chunk ignored');
-      return;
-    }
-    const inserted = await client.query(
-      `INSERT INTO prestamos_cdc.snapshot_chunk_markers (chunk_id, topic, partition) VALUES ($1, $2, $3)
-       ON CONFLICT DO NOTHING RETURNING chunk_id`,
-      [chunkId, batch.topic, batch.partition],
-    );
-    if (!inserted.rowCount) return; // redelivered marker
-    await client.query(
-      `UPDATE prestamos_cdc.snapshot_chunks
-          SET markers_expected = $2, markers_applied = markers_applied + 1,
-              applied_at = CASE WHEN markers_applied + 1 >= $2 THEN now() ELSE applied_at END
-        WHERE id = $1`,
-      [chunkId, e.markers],
-    );
-    if (e.markerIndex === 0) {
-      let absent: string[] = [];
-      if (e.scope.kind === 'range') {
-        const r = await client.query<{ row_id: string }>(
-          `SELECT row_id FROM prestamos_cdc.row_state
-            WHERE source_table = $1 AND NOT deleted AND lsn IS NOT NULL
-              AND ($2::text IS NULL OR row_id > $2) AND ($3::text IS NULL OR row_id <= $3) AND NOT (row_id = ANY($4::text[]))`,
-          [e.table, e.scope.afterKey, e.scope.throughKey, e.keys],
-        );
-        absent = r.rows.map((x) => x.row_id);
-      } else if (e.table === 'Prestamo') {
-        absent = e.keys.includes(e.scope.prestamoId) ? [] : [e.scope.prestamoId];
-      } else if (e.table === 'PagoPrestamo') {
-        // not under the loan is not gone: only payments the snapshot found gone (see ChunkScope)
-        absent = e.scope.absentKeys;
-      }
-      if (absent.length > 0) {
-        const version = versionOfPosition(e.position);
-        const outcome = await this.applier.applyChanges(
-          client,
-          absent.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: null }) as PreparedChange),
-        );
-        if (outcome.applied > 0) this.o.logger.info({ table: e.table, removed: outcome.applied, chunkId }, 'rows absent from a snapshot chunk removed');
-      }
-    }
-    await completeRequestsIfApplied(client, [requestId]);
-  }
 }
-
-/**
- * How long a marker waits for its chunk's row to become visible. The chunk row is committed with its
- * watermark, and the marker exists only because that commit came through the replication stream — but
- * the WAL sender decodes a commit once its record is flushed, which is before the committing backend
- * leaves the process array: for a moment the committed row is not yet visible to other sessions. Under
- * load, a marker applied inline (or through a fast broker) can look for its chunk in that moment. A
- * chunk that stays unknown was discarded (read again by a restarted snapshot run), and its marker is
- * ignored after this wait.
- */
-export const CHUNK_VISIBILITY_WAIT_MS = 5000;
 
 /** A message as the offset rules see it: its offset and, when decoded, its source LSN. */
 function trackedOf(item: Item): TrackedMessage {
