@@ -115,8 +115,9 @@ export interface VersionFold {
 
 /**
  * The version guard over the batch in stream order, starting from the versions held. `floors`: per
- * table, the newest TRUNCATE applied; a change must also be newer than it (a change committed before
- * the truncate but consumed after it, from another partition, changes nothing).
+ * table, the newest TRUNCATE applied; a change older than it changes nothing (one committed before
+ * the truncate but consumed after it, from another partition). The truncate's own deletes carry its
+ * version, the floor's: they are not older than it, and remove what they must.
  */
 export function foldVersions(
   changes: readonly PreparedChange[],
@@ -132,7 +133,8 @@ export function foldVersions(
     if (!state) throw new Error(`version guard: ${c.table} ${c.key} was not locked`);
     const previous = winners.get(k);
     const floor = floors.get(c.table);
-    if ((floor && !supersedes(c.version, floor)) || !supersedes(c.version, previous?.version ?? state.version)) {
+    // older than the floor: stale. At the floor exactly: the truncate's own deletes, which must win.
+    if ((floor && supersedes(floor, c.version)) || !supersedes(c.version, previous?.version ?? state.version)) {
       stale.push(c.table);
       continue;
     }

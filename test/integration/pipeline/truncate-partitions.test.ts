@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe('TRUNCATE consumed before an older change of another partition', () => {
-  it('the older change changes nothing; a newer one consumed before the truncate stays', async () => {
+  it('the older change changes nothing; a newer one consumed before the truncate stays; an older one applied before it is removed', async () => {
     const loan: ChangeEvent = {
       kind: 'change',
       table: 'Prestamo',
@@ -55,6 +55,8 @@ describe('TRUNCATE consumed before an older change of another partition', () => 
     const truncate: ChangeEvent = { kind: 'truncate', table: 'PagoPrestamo', position: pos('0/3000', '702') };
     const source = new ScriptedSource([
       batch(1, [loan]),
+      // committed before the truncate and applied before it: the truncate removes it
+      batch(1, [payment('pay-early', '0/2800', '705')]),
       // partition 2 is ahead: a payment committed after the truncate arrives first
       batch(2, [payment('pay-after', '0/4000', '703')]),
       batch(0, [truncate]),
@@ -64,7 +66,7 @@ describe('TRUNCATE consumed before an older change of another partition', () => 
     const sync = syncOver(pool, source, 'truncate-test');
     await sync.start();
     try {
-      await waitFor('the four batches to be applied', async () => source.delivered === 4, 60_000);
+      await waitFor('the five batches to be applied', async () => source.delivered === 5, 60_000);
     } finally {
       await sync.stop();
     }

@@ -330,6 +330,15 @@ describe('foldVersions with a truncation floor', () => {
     expect(plan.foldVersions([change('a', 0x2000n, 701n), change('b', 0x4000n, 703n)], states).winners.size).toBe(2);
   });
 
+  it('the truncate\'s own deletes (at the floor\'s version) win over what they remove', () => {
+    const held: GuardState = { ...state('a'), version: { kind: 'change', lsn: 0x2000n, seq: 1, xid: 701n } };
+    const states = new Map([[plan.stateKey('PagoPrestamo', 'a'), held]]);
+    const atTheTruncate: PreparedChange = { ...change('a', 0x3000n, 702n), row: null };
+    const fold = plan.foldVersions([atTheTruncate], states, new Map([['PagoPrestamo', floor]]));
+    expect([...fold.winners.keys()]).toEqual([plan.stateKey('PagoPrestamo', 'a')]);
+    expect(fold.stale).toEqual([]);
+  });
+
   it('a snapshot row wins over the floor exactly when its snapshot sees the truncate', () => {
     const states = new Map([[plan.stateKey('PagoPrestamo', 's'), state('s')]]);
     const snap = (text: string): PreparedChange => ({ ...change('s', 0x5000n, 0n), version: { kind: 'snapshot', lsn: 0x5000n, snapshot: parsePgSnapshot(text) } });
