@@ -192,7 +192,7 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
     await expectConsistent(db);
   });
 
-  it('holds while the broker is unreachable for 60 s, with the slot retaining WAL, then resumes with nothing lost', { timeout: 360_000 }, async () => {
+  it('holds while the broker is unreachable for 60 s, with the slot retaining WAL, then resumes with nothing lost', { timeout: 480_000 }, async () => {
     const s = await freshStage({ KAFKA_SESSION_TIMEOUT_MS: '30000' });
     const { db, kafka } = s;
     const writer = startLegacyWriter({ pool: s.pool, seed: 34, workers: 2, ratePerSecond: 60, ops: OPS });
@@ -218,7 +218,7 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
       expect(await metricValue(s.capture.url, 'prestamos_cdc_capture_publish_failures_total')).toBeGreaterThan(0);
       expect((await readyz(s.capture)).status).toBe(503);
       kafka.resume();
-      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000).catch(async (err: Error) => {
+      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 180_000).catch(async (err: Error) => {
         const r = await readyz(s.capture).catch((e: Error) => ({ status: 0, body: e.message }));
         throw new Error(`${err.message}\n--- capture readiness ---\n${JSON.stringify(r)}\n--- capture ---\n${s.capture.output().slice(-8000)}`);
       });
@@ -247,7 +247,7 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
       await waitFor('the capture to report the broker as unreachable', async () => (await readyz(s.capture)).status === 503, 90_000);
       await new Promise((r) => setTimeout(r, 5000));
       await kafka.restart();
-      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 120_000).catch(async (err: Error) => {
+      await waitFor('the capture to publish again', async () => (await readyz(s.capture)).status === 200, 180_000).catch(async (err: Error) => {
         const r = await readyz(s.capture).catch((e: Error) => ({ status: 0, body: e.message }));
         throw new Error(`${err.message}\n--- capture readiness ---\n${JSON.stringify(r)}\n--- capture ---\n${s.capture.output().slice(-8000)}`);
       });
