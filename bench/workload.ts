@@ -4,6 +4,7 @@
 // The same seed gives the same changes, so two peers can be measured on identical work.
 import type pg from 'pg';
 import { Prng, cents, rate4, timestamp3, LOAN_STATES } from '../services/testdata/generator.ts';
+import { writeHeartbeat } from '../services/runtime/control-plane.ts';
 
 export type BacklogKind =
   | 'insertPayments'
@@ -182,10 +183,10 @@ export async function writeEndMarker(pool: pg.Pool, tag: string): Promise<EndMar
      VALUES ($1, $2, 'bench-member', 100.00, 0.0100, 1, 'PENDIENTE', now(), now())`,
     [loanId, j.rows[0]!.id],
   );
-  const beat = await pool.query<{ at: string }>(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`);
+  const beatAt = await writeHeartbeat(pool);
   // the insert position: with asynchronous commit pg_current_wal_lsn() (the write position) can lag behind
   const lsn = await pool.query<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`);
-  return { loanId, beatAt: beat.rows[0]!.at, lsn: lsn.rows[0]!.lsn };
+  return { loanId, beatAt, lsn: lsn.rows[0]!.lsn };
 }
 
 /** True once the pipeline has applied the marker (and, with a consumer group, every partition the heartbeat). */

@@ -13,7 +13,7 @@ export const migrateCommand: Command = {
       out(`legacy schema ensured (${LEGACY_SCHEMA_FILE})`);
     }
     const outcomes = await migrate(url, { logger, lockTimeoutMs: config.lockTimeoutMs });
-    for (const o of outcomes) out(`${o.status.padEnd(9)} ${o.file} sha256:${o.checksum.slice(0, 16)}${o.attempts > 1 ? ` (${o.attempts} attempts)` : ''}`);
+    for (const outcome of outcomes) out(`${outcome.status.padEnd(9)} ${outcome.file} sha256:${outcome.checksum.slice(0, 16)}${outcome.attempts > 1 ? ` (${outcome.attempts} attempts)` : ''}`);
     return 0;
   },
 };

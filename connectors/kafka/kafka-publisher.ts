@@ -52,7 +52,7 @@ export interface KafkaPublisherOptions {
 }
 
 export class KafkaEventPublisher implements EventPublisher {
-  private readonly o: KafkaPublisherOptions;
+  private readonly options: KafkaPublisherOptions;
   private producer: Producer;
   /** topic → partition count, refreshed every minute (partitions can be added to a topic) */
   private readonly partitions = new Map<string, { n: number; at: number }>();
@@ -61,12 +61,12 @@ export class KafkaEventPublisher implements EventPublisher {
   private producerConnected = false;
 
   constructor(options: KafkaPublisherOptions) {
-    this.o = options;
+    this.options = options;
     this.producer = this.createProducer();
   }
 
   private createProducer(): Producer {
-    return this.o.kafka.producer({
+    return this.options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
@@ -100,8 +100,8 @@ export class KafkaEventPublisher implements EventPublisher {
    */
   async connect(ensured?: Map<string, EnsuredTopic>): Promise<void> {
     if (!this.topicsReady) {
-      const tables = CAPTURED_TABLES.map((t) => topicFor(this.o.prefix, t));
-      const found = ensured ?? (await ensureTopics({ kafka: this.o.kafka, wanted: tables.map((name) => ({ name, role: 'table' as const })), settings: this.o.topics, logger: this.o.logger }));
+      const tables = CAPTURED_TABLES.map((t) => topicFor(this.options.prefix, t));
+      const found = ensured ?? (await ensureTopics({ kafka: this.options.kafka, wanted: tables.map((name) => ({ name, role: 'table' as const })), settings: this.options.topics, logger: this.options.logger }));
       const mine = tables.map((name) => {
         const t = found.get(name);
         if (!t) throw new Error(`topic ${name} was not checked at start`);
@@ -133,29 +133,29 @@ export class KafkaEventPublisher implements EventPublisher {
     };
     for (const event of events) {
       if (event.kind === 'chunk-end') {
-        const topic = topicFor(this.o.prefix, event.table);
+        const topic = topicFor(this.options.prefix, event.table);
         const n = await this.partitionCount(topic);
         for (let i = 0; i < n; i++) {
           const marker = { ...event, keys: i === 0 ? event.keys : [], markers: n, markerIndex: i };
-          const encoded = await this.o.encoder.encode(marker, topic, null);
+          const encoded = await this.options.encoder.encode(marker, topic, null);
           addControl(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'snapshot-chunk-end' } }, 'a snapshot chunk marker (lower SNAPSHOT_CHUNK_SIZE)');
         }
         continue;
       }
       if (event.kind === 'heartbeat') {
         for (const table of CAPTURED_TABLES) {
-          const topic = topicFor(this.o.prefix, table);
+          const topic = topicFor(this.options.prefix, table);
           const n = await this.partitionCount(topic);
-          const encoded = await this.o.encoder.encode(event, topic, null);
+          const encoded = await this.options.encoder.encode(event, topic, null);
           for (let i = 0; i < n; i++) addControl(topic, { key: null, value: encoded.value, partition: i, headers: { 'prestamos-cdc-kind': 'heartbeat' } }, 'a heartbeat');
         }
         continue;
       }
-      const topic = topicFor(this.o.prefix, event.table);
+      const topic = topicFor(this.options.prefix, event.table);
       const key = keyOf(event);
       let encoded;
       try {
-        encoded = await this.o.encoder.encode(event, topic, key);
+        encoded = await this.options.encoder.encode(event, topic, key);
       } catch (err) {
         if (!(err instanceof UnencodableValueError) || event.kind === 'truncate') throw err;
         unpublishable.push({ table: event.table, key: event.key, topic, bytes: 0, limit: this.budget, lsn: event.position.lsn, reason: 'schema_mismatch', detail: err.message });
@@ -179,7 +179,7 @@ export class KafkaEventPublisher implements EventPublisher {
         });
       }
     }
-    const compression = this.o.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+    const compression = this.options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
     for (const request of batcher.take()) {
       try {
         await withDeadline(this.producer.sendBatch({ topicMessages: request.topicMessages, acks: -1, timeout: 30_000, compression }), KAFKA_CALL_DEADLINE_MS, 'a produce request');
@@ -189,8 +189,8 @@ export class KafkaEventPublisher implements EventPublisher {
       }
     }
     for (const u of unpublishable) {
-      this.o.logger.error(u, u.reason === 'too_large' ? 'change event too large for any produce request: recorded as a failed record, not sent' : 'change event that the topic\'s Avro schema cannot carry: recorded as a failed record, not sent');
-      await this.o.onUnpublishable(u);
+      this.options.logger.error(u, u.reason === 'too_large' ? 'change event too large for any produce request: recorded as a failed record, not sent' : 'change event that the topic\'s Avro schema cannot carry: recorded as a failed record, not sent');
+      await this.options.onUnpublishable(u);
     }
   }
 
@@ -198,7 +198,7 @@ export class KafkaEventPublisher implements EventPublisher {
   private async partitionCount(topic: string): Promise<number> {
     const known = this.partitions.get(topic);
     if (known && Date.now() - known.at < 60_000) return known.n;
-    const admin = this.o.kafka.admin();
+    const admin = this.options.kafka.admin();
     try {
       await withDeadline(admin.connect(), KAFKA_CALL_DEADLINE_MS, `connecting an admin client for ${topic}'s partitions`);
       const meta = await withDeadline(admin.fetchTopicMetadata({ topics: [topic] }), KAFKA_CALL_DEADLINE_MS, `reading ${topic}'s partitions`);

@@ -64,20 +64,20 @@ export interface EnsuredTopic {
 }
 
 /** Creates what is missing, checks what exists; returns each topic's max.message.bytes and partitions. */
-export async function ensureTopics(o: {
+export async function ensureTopics(options: {
   kafka: Kafka;
   wanted: WantedTopic[];
   settings: TopicSettings;
   logger: Logger;
 }): Promise<Map<string, EnsuredTopic>> {
-  const admin = o.kafka.admin();
+  const admin = options.kafka.admin();
   await admin.connect();
   try {
     const listed = new Set(await admin.listTopics());
-    const existing = await describeExisting(admin, o.wanted.map((w) => w.name).filter((n) => listed.has(n)));
+    const existing = await describeExisting(admin, options.wanted.map((w) => w.name).filter((n) => listed.has(n)));
     const cluster = await admin.describeCluster();
-    const plan = planTopics({ wanted: o.wanted, existing, settings: o.settings, brokerCount: cluster.brokers.length });
-    for (const w of plan.warnings) o.logger.warn(w);
+    const plan = planTopics({ wanted: options.wanted, existing, settings: options.settings, brokerCount: cluster.brokers.length });
+    for (const w of plan.warnings) options.logger.warn(w);
     if (plan.refusals.length > 0) throw new TopicSettingsError(plan.refusals);
     if (plan.create.length > 0) {
       try {
@@ -97,12 +97,12 @@ export async function ensureTopics(o: {
         // another process of the pipeline created them at the same moment: check what is there now
         if (!/already exists/i.test((err as Error).message)) throw err;
       }
-      o.logger.info({ topics: plan.create.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor })) }, 'Kafka topics created');
+      options.logger.info({ topics: plan.create.map((t) => ({ name: t.name, partitions: t.partitions, replicationFactor: t.replicationFactor })) }, 'Kafka topics created');
     }
-    const final = await describeExisting(admin, o.wanted.map((w) => w.name));
-    const missing = o.wanted.filter((w) => !final.some((e) => e.name === w.name)).map((w) => w.name);
+    const final = await describeExisting(admin, options.wanted.map((w) => w.name));
+    const missing = options.wanted.filter((w) => !final.some((e) => e.name === w.name)).map((w) => w.name);
     if (missing.length > 0) throw new Error(`Kafka topics still missing after creation: ${missing.join(', ')}`);
-    return new Map(final.map((e) => [e.name, { maxMessageBytes: Number(e.configs['max.message.bytes'] ?? String(o.settings.maxMessageBytes)), partitions: e.partitions }]));
+    return new Map(final.map((e) => [e.name, { maxMessageBytes: Number(e.configs['max.message.bytes'] ?? String(options.settings.maxMessageBytes)), partitions: e.partitions }]));
   } finally {
     await admin.disconnect();
   }

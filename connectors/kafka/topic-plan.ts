@@ -70,20 +70,20 @@ export function minInsyncReplicasFor(replicationFactor: number): number {
   return Math.max(1, replicationFactor - 1);
 }
 
-export function planTopics(o: {
+export function planTopics(options: {
   wanted: WantedTopic[];
   existing: ExistingTopic[];
   settings: TopicSettings;
   brokerCount: number;
 }): TopicPlan {
-  const { settings } = o;
+  const { settings } = options;
   const plan: TopicPlan = { create: [], use: [], refusals: [], warnings: [] };
   let rf = settings.replicationFactor;
-  if (o.brokerCount < rf) {
-    rf = Math.max(1, o.brokerCount);
-    if (o.wanted.some((w) => !o.existing.some((e) => e.name === w.name))) {
+  if (options.brokerCount < rf) {
+    rf = Math.max(1, options.brokerCount);
+    if (options.wanted.some((w) => !options.existing.some((e) => e.name === w.name))) {
       plan.warnings.push(
-        `KAFKA_REPLICATION_FACTOR is ${settings.replicationFactor} but the cluster has ${o.brokerCount} broker(s): topics are created with replication factor ${rf}, so losing a broker can lose acknowledged changes; use a cluster of at least ${settings.replicationFactor} brokers in production`,
+        `KAFKA_REPLICATION_FACTOR is ${settings.replicationFactor} but the cluster has ${options.brokerCount} broker(s): topics are created with replication factor ${rf}, so losing a broker can lose acknowledged changes; use a cluster of at least ${settings.replicationFactor} brokers in production`,
       );
     }
   }
@@ -94,8 +94,8 @@ export function planTopics(o: {
     'min.insync.replicas': String(minInsyncReplicasFor(rf)),
     'max.message.bytes': String(settings.maxMessageBytes),
   };
-  for (const w of o.wanted) {
-    const e = o.existing.find((x) => x.name === w.name);
+  for (const w of options.wanted) {
+    const e = options.existing.find((x) => x.name === w.name);
     if (!e) {
       plan.create.push({ name: w.name, partitions: settings.partitions, replicationFactor: rf, configs: { ...configs } });
       continue;
@@ -131,7 +131,7 @@ export function planTopics(o: {
       problems.push(
         `topic ${e.name} has min.insync.replicas=${minIsr} above its replication factor ${e.replicationFactor}: every produce with acks=all fails. Lower it: kafka-configs.sh --alter --entity-type topics --entity-name ${e.name} --add-config min.insync.replicas=${minInsyncReplicasFor(e.replicationFactor)}`,
       );
-    } else if (e.replicationFactor < settings.replicationFactor && e.replicationFactor < o.brokerCount) {
+    } else if (e.replicationFactor < settings.replicationFactor && e.replicationFactor < options.brokerCount) {
       plan.warnings.push(`topic ${e.name} has replication factor ${e.replicationFactor}, below KAFKA_REPLICATION_FACTOR=${settings.replicationFactor}: it is used as it is`);
     }
     if (problems.length > 0) plan.refusals.push(...problems);

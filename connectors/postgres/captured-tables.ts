@@ -3,10 +3,9 @@
 // names), so its changes arrive under a name the capture does not capture; one that was dropped (or
 // dropped and created again) is no longer published at all. Either way its changes stop reaching the
 // new tables, which must not go unsaid.
-import type pg from 'pg';
 import type { CapturedTable } from '../../services/domain/change-event.ts';
+import type { Queryable } from '../../services/runtime/queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface CapturedTableProblem {
   table: CapturedTable;

@@ -2,8 +2,8 @@
 // Names come from validated configuration and are still quoted as identifiers.
 import pg from 'pg';
 import { CAPTURED_TABLES } from '../../services/domain/change-event.ts';
+import type { Queryable } from '../../services/runtime/queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
 
 export const SIGNAL_TABLE = { schema: 'prestamos_cdc', name: 'signal' } as const;
 export const HEARTBEAT_TABLE = { schema: 'prestamos_cdc', name: 'heartbeat' } as const;

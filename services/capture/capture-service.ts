@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
-import { reportComponent, removeComponent, readPipeline } from '../runtime/control-plane.ts';
+import { reportComponent, removeComponent, readPipeline, writeHeartbeat } from '../runtime/control-plane.ts';
 import { CapturedTablesWatch } from './captured-tables-watch.ts';
 import { ChangeDecoder, type Decoded } from './change-decoder.ts';
 import { ChunkRendezvous, type HeldChunk } from './chunk-rendezvous.ts';
@@ -60,7 +60,7 @@ export const PUBLISH_STALL_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CaptureService {
-  private readonly o: CaptureServiceOptions;
+  private readonly options: CaptureServiceOptions;
   private stream: ReplicationStream | undefined;
   private readonly decoder: ChangeDecoder;
   private readonly chunks = new ChunkRendezvous();
@@ -93,11 +93,11 @@ export class CaptureService {
   private readonly capturedTables: CapturedTablesWatch;
 
   constructor(options: CaptureServiceOptions) {
-    this.o = options;
+    this.options = options;
     this.capturedTables = new CapturedTablesWatch({ pool: options.pool, publication: options.config.publicationName, logger: options.logger, metrics: options.metrics });
     this.decoder = new ChangeDecoder({
       push: (item) => this.push(item),
-      committed: () => this.kick(),
+      committed: () => this.scheduleFlush(),
       uncaptured: (schema, name) => this.capturedTables.uncapturedChange(schema, name),
       watermark: (chunkIds, commitLsn) => {
         for (const e of this.chunks.eventsAt(chunkIds, commitLsn)) this.push(e);
@@ -108,7 +108,7 @@ export class CaptureService {
   getStatus(): CaptureStatus {
     const status = { ...this.status, bufferedEvents: this.pendingEvents, streamPaused: this.stream?.isPaused() ?? false, capturedTableAlerts: this.capturedTables.current() };
     const waited = this.inflight ? Date.now() - this.publishStartedAt : 0;
-    const stallMs = this.o.config.publishStallMs;
+    const stallMs = this.options.config.publishStallMs;
     if (stallMs !== undefined && waited > stallMs) {
       // an unreachable broker often does not fail a request: it never answers (until the request times out)
       status.publishFailing = true;
@@ -119,9 +119,9 @@ export class CaptureService {
 
   /** Starts the capture loop (it waits for the migration to be started, then streams until stop()). */
   start(): void {
-    this.o.metrics.componentUp.set({ component: 'capture' }, 1);
+    this.options.metrics.componentUp.set({ component: 'capture' }, 1);
     this.timers.push(setInterval(() => void this.report(), 2000));
-    this.timers.push(setInterval(() => void this.beat(), this.o.config.heartbeatIntervalMs));
+    this.timers.push(setInterval(() => void this.beat(), this.options.config.heartbeatIntervalMs));
     this.timers.push(setInterval(() => void this.observeSlot(), 5000));
     this.timers.push(setInterval(() => void (this.status.state === 'streaming' && this.capturedTables.check()), 5000));
     this.loop = this.run();
@@ -130,7 +130,7 @@ export class CaptureService {
   private async run(): Promise<void> {
     let attempt = 0;
     while (!this.stopping) {
-      const pipeline = await readPipeline(this.o.pool).catch(() => null);
+      const pipeline = await readPipeline(this.options.pool).catch(() => null);
       if (!pipeline) {
         this.status.state = 'waiting_for_start';
         await sleep(500);
@@ -145,7 +145,7 @@ export class CaptureService {
         attempt++;
         this.status.restarts++;
         const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-        this.o.logger.error({ err: errorMessage(err), attempt, delayMs: delay }, 'replication stream failed; reconnecting');
+        this.options.logger.error({ err: errorMessage(err), attempt, delayMs: delay }, 'replication stream failed; reconnecting');
         this.status.state = 'reconnecting';
         await sleep(delay);
       }
@@ -158,12 +158,12 @@ export class CaptureService {
     await this.settleInflight();
     this.pending = [];
     this.pendingEvents = 0;
-    this.decoder.reset(await currentXidHorizon(this.o.pool));
+    this.decoder.reset(await currentXidHorizon(this.options.pool));
     const stream = new ReplicationStream({
-      connectionString: this.o.databaseUrl,
-      slotName: this.o.config.slotName,
-      publicationName: this.o.config.publicationName,
-      logger: this.o.logger,
+      connectionString: this.options.databaseUrl,
+      slotName: this.options.config.slotName,
+      publicationName: this.options.config.publicationName,
+      logger: this.options.logger,
     });
     this.stream = stream;
     try {
@@ -174,7 +174,7 @@ export class CaptureService {
           this.status.state = 'streaming';
           void this.observeSlot();
           void this.capturedTables.check();
-          this.o.logger.info({ slot: this.o.config.slotName }, 'streaming from the replication slot');
+          this.options.logger.info({ slot: this.options.config.slotName }, 'streaming from the replication slot');
         },
       });
     } finally {
@@ -190,12 +190,12 @@ export class CaptureService {
     this.pending.push(item);
     if (!('boundary' in item)) {
       this.pendingEvents++;
-      if (this.pendingEvents >= this.o.config.maxBufferedChanges && this.stream && !this.stream.isPaused()) {
+      if (this.pendingEvents >= this.options.config.maxBufferedChanges && this.stream && !this.stream.isPaused()) {
         this.stream.pause();
-        this.o.metrics.captureStreamPaused.set(1);
+        this.options.metrics.captureStreamPaused.set(1);
       }
     }
-    if (this.pendingEvents >= this.o.config.publishBatchSize) this.kick();
+    if (this.pendingEvents >= this.options.config.publishBatchSize) this.scheduleFlush();
   }
 
   private onKeepalive(walEnd: string, shouldRespond: boolean): void {
@@ -214,8 +214,8 @@ export class CaptureService {
 
   // ---- publishing and acknowledgement ------------------------------------------------------------
 
-  private kick(): void {
-    const full = this.pendingEvents >= this.o.config.publishBatchSize;
+  private scheduleFlush(): void {
+    const full = this.pendingEvents >= this.options.config.publishBatchSize;
     if (full && this.lingerTimer) {
       // a full batch does not wait for the linger
       clearTimeout(this.lingerTimer);
@@ -224,7 +224,7 @@ export class CaptureService {
     }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    const linger = this.o.config.publishLingerMs ?? 0;
+    const linger = this.options.config.publishLingerMs ?? 0;
     if (linger > 0 && !full && !this.stopping) {
       this.lingerTimer = setTimeout(() => {
         this.lingerTimer = undefined;
@@ -260,7 +260,7 @@ export class CaptureService {
         confirmAt = item.boundary;
         continue;
       }
-      if (batch.length >= this.o.config.publishBatchSize) break;
+      if (batch.length >= this.options.config.publishBatchSize) break;
       batch.push(item);
     }
     const taken = this.pending.splice(0, i);
@@ -269,19 +269,19 @@ export class CaptureService {
     this.publishStartedAt = Date.now();
     this.inflight = (async () => {
       try {
-        if (batch.length > 0) await this.o.publisher.publish(batch);
+        if (batch.length > 0) await this.options.publisher.publish(batch);
       } catch (err) {
         // Keep them, in order, and try again: nothing after them has been confirmed.
         this.pending = [...taken, ...this.pending];
         this.pendingEvents += batch.length;
         this.status.publishFailing = true;
         this.status.lastPublishError = errorMessage(err);
-        this.o.metrics.capturePublishFailures.inc();
+        this.options.metrics.capturePublishFailures.inc();
         this.publishBackoffMs = Math.min(5000, Math.max(200, this.publishBackoffMs * 2));
-        this.o.logger.warn({ err: errorMessage(err), retryInMs: this.publishBackoffMs, buffered: this.pendingEvents }, 'publish failed; retrying');
+        this.options.logger.warn({ err: errorMessage(err), retryInMs: this.publishBackoffMs, buffered: this.pendingEvents }, 'publish failed; retrying');
         this.retryTimer = setTimeout(() => {
           this.retryTimer = undefined;
-          this.kick();
+          this.scheduleFlush();
         }, this.publishBackoffMs);
         return;
       }
@@ -291,22 +291,22 @@ export class CaptureService {
       this.status.published += batch.length;
       const now = Date.now();
       for (const e of batch) {
-        if ('table' in e) this.o.metrics.eventsPublished.inc({ table: e.table, op: opOf(e) });
-        if (e.kind === 'change' || e.kind === 'heartbeat') this.o.metrics.sourceToPublishLag.observe(Math.max(0, now - Date.parse(sourceTimeOf(e))) / 1000);
+        if ('table' in e) this.options.metrics.eventsPublished.inc({ table: e.table, op: opOf(e) });
+        if (e.kind === 'change' || e.kind === 'heartbeat') this.options.metrics.sourceToPublishLag.observe(Math.max(0, now - Date.parse(sourceTimeOf(e))) / 1000);
       }
       this.chunks.acknowledged(batch);
-      const crash = this.o.crash ?? NO_CRASH;
+      const crash = this.options.crash ?? NO_CRASH;
       if (batch.some((e) => e.kind === 'snapshot') && !batch.some((e) => e.kind === 'chunk-end')) crash.reached('capture.mid-snapshot-chunk');
       if (confirmAt) crash.reached('capture.after-ack-before-confirm');
       if (confirmAt && stream === this.stream) await this.confirm(confirmAt);
     })().finally(() => {
       this.inflight = null;
-      this.o.metrics.captureBufferedEvents.set(this.pendingEvents);
-      if (this.stream?.isPaused() && this.pendingEvents < this.o.config.maxBufferedChanges / 2) {
+      this.options.metrics.captureBufferedEvents.set(this.pendingEvents);
+      if (this.stream?.isPaused() && this.pendingEvents < this.options.config.maxBufferedChanges / 2) {
         this.stream.resume();
-        this.o.metrics.captureStreamPaused.set(0);
+        this.options.metrics.captureStreamPaused.set(0);
       }
-      if (this.pending.length > 0) this.kick();
+      if (this.pending.length > 0) this.scheduleFlush();
     });
     return this.inflight;
   }
@@ -316,7 +316,7 @@ export class CaptureService {
     if (this.status.confirmedLsn && parseLsn(lsn) <= parseLsn(this.status.confirmedLsn)) return;
     await this.stream.acknowledge(lsn);
     this.status.confirmedLsn = lsn;
-    this.o.metrics.confirmedLsn.set(Number(parseLsn(lsn)));
+    this.options.metrics.confirmedLsn.set(Number(parseLsn(lsn)));
   }
 
   /** The snapshotter says why it waits (or null), so that the capture's status reports it. */
@@ -343,28 +343,28 @@ export class CaptureService {
   private async beat(): Promise<void> {
     if (this.status.state !== 'streaming') return;
     try {
-      await this.o.pool.query(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1`);
-      this.decoder.setXidReference(await currentXidHorizon(this.o.pool));
+      await writeHeartbeat(this.options.pool);
+      this.decoder.setXidReference(await currentXidHorizon(this.options.pool));
     } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'heartbeat write failed');
+      this.options.logger.warn({ err: errorMessage(err) }, 'heartbeat write failed');
     }
   }
 
   private async observeSlot(): Promise<void> {
     try {
-      const s = await slotStatus(this.o.pool, this.o.config.slotName);
-      const labels = { slot: this.o.config.slotName };
-      this.o.metrics.slotRetainedWalBytes.set(labels, s.retainedWalBytes);
-      this.o.metrics.slotUnconfirmedBytes.set(labels, s.unconfirmedBytes);
-      this.o.metrics.slotActive.set(labels, s.active ? 1 : 0);
+      const s = await slotStatus(this.options.pool, this.options.config.slotName);
+      const labels = { slot: this.options.config.slotName };
+      this.options.metrics.slotRetainedWalBytes.set(labels, s.retainedWalBytes);
+      this.options.metrics.slotUnconfirmedBytes.set(labels, s.unconfirmedBytes);
+      this.options.metrics.slotActive.set(labels, s.active ? 1 : 0);
     } catch (err) {
-      this.o.logger.debug({ err: errorMessage(err) }, 'slot status unavailable');
+      this.options.logger.debug({ err: errorMessage(err) }, 'slot status unavailable');
     }
   }
 
   private async report(): Promise<void> {
-    this.o.metrics.captureBufferedEvents.set(this.pendingEvents);
-    await reportComponent(this.o.pool, this.o.instance, { component: 'capture', status: this.getStatus() }).catch(() => undefined);
+    this.options.metrics.captureBufferedEvents.set(this.pendingEvents);
+    await reportComponent(this.options.pool, this.options.instance, { component: 'capture', status: this.getStatus() }).catch(() => undefined);
   }
 
   /**
@@ -391,7 +391,7 @@ export class CaptureService {
       if (this.status.publishFailing) break;
     }
     if (this.pending.length > 0 || this.inflight) {
-      this.o.logger.warn({ buffered: this.pendingEvents, inFlight: this.inflight !== null }, 'stopping with changes not yet acknowledged downstream; the slot keeps them for the next start');
+      this.options.logger.warn({ buffered: this.pendingEvents, inFlight: this.inflight !== null }, 'stopping with changes not yet acknowledged downstream; the slot keeps them for the next start');
     }
     // a publish that failed during the drain must not be retried after the stop
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -400,7 +400,7 @@ export class CaptureService {
     await this.loop?.catch(() => undefined);
     this.chunks.releaseAll(new Error('capture stopped'));
     this.status.state = 'stopped';
-    this.o.metrics.componentUp.set({ component: 'capture' }, 0);
-    await removeComponent(this.o.pool, 'capture', this.o.instance).catch(() => undefined);
+    this.options.metrics.componentUp.set({ component: 'capture' }, 0);
+    await removeComponent(this.options.pool, 'capture', this.options.instance).catch(() => undefined);
   }
 }

@@ -14,12 +14,12 @@ import { CAPTURED_TABLES } from '../domain/change-event.ts';
 import { findCapturedTableProblems, describeCapturedTableProblem, type CapturedTableProblem } from '../../connectors/postgres/captured-tables.ts';
 
 export class CapturedTablesWatch {
-  private readonly o: { pool: pg.Pool; publication: string; logger: Logger; metrics: Metrics };
+  private readonly options: { pool: pg.Pool; publication: string; logger: Logger; metrics: Metrics };
   private readonly alerts = new Map<string, CapturedTableAlert>();
   private readonly uncapturedSeen = new Set<string>();
 
   constructor(options: { pool: pg.Pool; publication: string; logger: Logger; metrics: Metrics }) {
-    this.o = options;
+    this.options = options;
     for (const table of CAPTURED_TABLES) options.metrics.capturedTableMissing.set({ table }, 0);
   }
 
@@ -30,23 +30,23 @@ export class CapturedTablesWatch {
   async check(): Promise<void> {
     let problems: CapturedTableProblem[];
     try {
-      problems = await findCapturedTableProblems(this.o.pool, this.o.publication, CAPTURED_TABLES);
+      problems = await findCapturedTableProblems(this.options.pool, this.options.publication, CAPTURED_TABLES);
     } catch (err) {
-      this.o.logger.warn({ err: errorMessage(err) }, 'captured-table check failed');
+      this.options.logger.warn({ err: errorMessage(err) }, 'captured-table check failed');
       return;
     }
     const now = new Date().toISOString();
     for (const table of CAPTURED_TABLES) {
       const p = problems.find((x) => x.table === table);
       const had = this.alerts.get(table);
-      this.o.metrics.capturedTableMissing.set({ table }, p ? 1 : 0);
+      this.options.metrics.capturedTableMissing.set({ table }, p ? 1 : 0);
       if (p) {
         const detail = describeCapturedTableProblem(p);
-        if (!had || had.detail !== detail) this.o.logger.error({ table, problem: p.problem, publishedInstead: p.publishedInstead }, detail);
+        if (!had || had.detail !== detail) this.options.logger.error({ table, problem: p.problem, publishedInstead: p.publishedInstead }, detail);
         this.alerts.set(table, { table, problem: p.problem, detail, since: had?.since ?? now });
       } else if (had) {
         this.alerts.delete(table);
-        this.o.logger.info({ table }, `captured table public."${table}" is published again`);
+        this.options.logger.info({ table }, `captured table public."${table}" is published again`);
       }
     }
   }
@@ -54,10 +54,10 @@ export class CapturedTablesWatch {
   /** A row of a published relation that is not a captured table: counted, and logged once per relation. */
   uncapturedChange(schema: string, name: string): void {
     const relation = `${schema}.${name}`;
-    this.o.metrics.uncapturedChanges.inc({ relation });
+    this.options.metrics.uncapturedChanges.inc({ relation });
     if (this.uncapturedSeen.has(relation)) return;
     this.uncapturedSeen.add(relation);
-    this.o.logger.error({ relation }, `changes of published relation ${relation}, which is not a captured table (a captured table renamed?), are not captured`);
+    this.options.logger.error({ relation }, `changes of published relation ${relation}, which is not a captured table (a captured table renamed?), are not captured`);
     void this.check();
   }
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
 import { readControl, readSyncs } from '../runtime/control-plane.ts';
-import type { SourceLoadSampler } from '../runtime/source-load.ts';
+import type { SourceLoadSampler } from '../../connectors/postgres/source-load.ts';
 import { decideThrottle, describeThrottle, throttleMetricLabel, type ThrottleReason } from '../domain/throttle.ts';
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
@@ -158,7 +158,7 @@ export class Snapshotter {
         { table: 'Prestamo', rows: read.loan ? [read.loan] : [], scope: { kind: 'loan', prestamoId: id, absentKeys: [] } },
         { table: 'PagoPrestamo', rows: [...read.payments, ...read.movedAway], scope: { kind: 'loan', prestamoId: id, absentKeys: read.absent } },
       ]);
-      await this.bump(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + read.movedAway.length + (read.loan ? 1 : 0));
+      await this.recordProgress(req.id, 'Prestamo', { after: null, done: true }, read.payments.length + read.movedAway.length + (read.loan ? 1 : 0));
     } else {
       const tables = req.tables.filter(isCapturedTable).sort((a, b) => CAPTURED_TABLES.indexOf(a) - CAPTURED_TABLES.indexOf(b));
       for (const table of tables) {
@@ -187,7 +187,7 @@ export class Snapshotter {
           const reached = cursor;
           const rows = read.rows.length;
           const step = Promise.all([previous, acknowledged]).then(async () => {
-            await this.bump(req.id, table, reached, rows);
+            await this.recordProgress(req.id, table, reached, rows);
             this.metrics.snapshotRows.inc({ table }, rows);
             this.metrics.snapshotProgress.set({ table }, reached.done ? 1 : reached.total ? Math.min(1, reached.read! / reached.total) : 0);
           });
@@ -222,44 +222,40 @@ export class Snapshotter {
    * emitted them and they are acknowledged downstream (and recorded as emitted).
    */
   private async startEmission(requestId: string, snapshot: string, chunks: ReadChunk[]): Promise<Promise<void>> {
-    const client = await this.pool.connect();
     const ids: string[] = [];
     let emitted: Promise<void>[] = [];
     let lsn: string;
     try {
-      await client.query('BEGIN');
-      // The capture emits the chunk when its watermark comes through the stream, and the WAL sender
-      // sends only flushed WAL: with synchronous_commit off, this commit would reach it only at the WAL
-      // writer's next round (wal_writer_delay, 200 ms by default) — per chunk, the largest wait of a
-      // first load. One synchronous commit per chunk.
-      await client.query('SET LOCAL synchronous_commit TO on');
-      for (const c of chunks) {
-        const keys = c.rows.map((r) => String(r.id));
-        const r = await client.query<{ id: string }>(
-          `INSERT INTO prestamos_cdc.snapshot_chunks (request_id, source_table, snapshot, first_key, last_key, row_count)
-           VALUES ($1, $2, $3::pg_snapshot, $4, $5, $6) RETURNING id::text`,
-          [requestId, c.table, snapshot, keys[0] ?? null, keys[keys.length - 1] ?? null, keys.length],
+      lsn = await inTransaction(this.pool, async (client) => {
+        // The capture emits the chunk when its watermark comes through the stream, and the WAL sender
+        // sends only flushed WAL: with synchronous_commit off, this commit would reach it only at the WAL
+        // writer's next round (wal_writer_delay, 200 ms by default) — per chunk, the largest wait of a
+        // first load. One synchronous commit per chunk.
+        await client.query('SET LOCAL synchronous_commit TO on');
+        for (const c of chunks) {
+          const keys = c.rows.map((r) => String(r.id));
+          const r = await client.query<{ id: string }>(
+            `INSERT INTO prestamos_cdc.snapshot_chunks (request_id, source_table, snapshot, first_key, last_key, row_count)
+             VALUES ($1, $2, $3::pg_snapshot, $4, $5, $6) RETURNING id::text`,
+            [requestId, c.table, snapshot, keys[0] ?? null, keys[keys.length - 1] ?? null, keys.length],
+          );
+          ids.push(r.rows[0]!.id);
+        }
+        const readTime = new Date().toISOString();
+        emitted = chunks.map((c, i) =>
+          this.capture.holdChunk({ chunkId: ids[i]!, requestId, table: c.table, rows: c.rows, scope: c.scope, snapshot, readTime }),
         );
-        ids.push(r.rows[0]!.id);
-      }
-      const readTime = new Date().toISOString();
-      emitted = chunks.map((c, i) =>
-        this.capture.holdChunk({ chunkId: ids[i]!, requestId, table: c.table, rows: c.rows, scope: c.scope, snapshot, readTime }),
-      );
-      for (const e of emitted) e.catch(() => undefined); // awaited by the promise returned
-      const wm = await client.query<{ lsn: string }>(
-        `INSERT INTO prestamos_cdc.signal (kind, payload) VALUES ('snapshot-watermark', $1::jsonb) RETURNING pg_current_wal_lsn()::text AS lsn`,
-        [JSON.stringify({ chunkIds: ids, requestId })],
-      );
-      lsn = wm.rows[0]!.lsn;
-      await client.query('COMMIT');
+        for (const e of emitted) e.catch(() => undefined); // awaited by the promise returned
+        const wm = await client.query<{ lsn: string }>(
+          `INSERT INTO prestamos_cdc.signal (kind, payload) VALUES ('snapshot-watermark', $1::jsonb) RETURNING pg_current_wal_lsn()::text AS lsn`,
+          [JSON.stringify({ chunkIds: ids, requestId })],
+        );
+        return wm.rows[0]!.lsn;
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
       for (const id of ids) this.capture.releaseChunk(id, new Error('snapshot chunk abandoned'));
       await Promise.allSettled(emitted);
       throw err;
-    } finally {
-      client.release();
     }
     return Promise.all(emitted).then(async () => {
       await this.pool.query(
@@ -269,7 +265,7 @@ export class Snapshotter {
     });
   }
 
-  private async bump(requestId: string, table: CapturedTable, cursor: object, rows: number): Promise<void> {
+  private async recordProgress(requestId: string, table: CapturedTable, cursor: object, rows: number): Promise<void> {
     await this.pool.query(
       `UPDATE prestamos_cdc.snapshot_requests SET cursor = jsonb_set(cursor, ARRAY[$2::text], $3::jsonb), rows_emitted = rows_emitted + $4 WHERE id = $1`,
       [requestId, table, JSON.stringify(cursor), rows],

@@ -54,17 +54,17 @@ export function demoData(loans: number, seed: number): LegacyData {
   return data;
 }
 
-export async function prepareDemoDatabase(o: DemoDatabaseOptions): Promise<DemoDatabase> {
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(o.database)) throw new Error(`invalid database name "${o.database}"`);
-  const admin = new pg.Client({ connectionString: o.adminUrl, application_name: 'prestamos-cdc demo' });
+export async function prepareDemoDatabase(options: DemoDatabaseOptions): Promise<DemoDatabase> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(options.database)) throw new Error(`invalid database name "${options.database}"`);
+  const admin = new pg.Client({ connectionString: options.adminUrl, application_name: 'prestamos-cdc demo' });
   await admin.connect();
   try {
-    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [o.database]);
-    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${o.database}`);
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [options.database]);
+    if (!exists.rowCount) await admin.query(`CREATE DATABASE ${options.database}`);
   } finally {
     await admin.end().catch(() => undefined);
   }
-  const url = withDatabase(o.adminUrl, o.database);
+  const url = withDatabase(options.adminUrl, options.database);
   await runSqlFile(url, LEGACY_SCHEMA_FILE);
   const client = new pg.Client({ connectionString: url, application_name: 'prestamos-cdc demo' });
   await client.connect();
@@ -73,7 +73,7 @@ export async function prepareDemoDatabase(o: DemoDatabaseOptions): Promise<DemoD
     const any = await client.query('SELECT 1 FROM "Junta" LIMIT 1');
     if (!any.rowCount) {
       resumed = false;
-      const data = demoData(o.loans, o.seed);
+      const data = demoData(options.loans, options.seed);
       await client.query('BEGIN');
       try {
         await insertLegacyData(client, data);
@@ -82,12 +82,12 @@ export async function prepareDemoDatabase(o: DemoDatabaseOptions): Promise<DemoD
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       }
-      o.logger.info({ seed: o.seed, juntas: data.juntas.length, loans: data.prestamos.length, payments: data.pagos.length }, 'demo data generated');
+      options.logger.info({ seed: options.seed, juntas: data.juntas.length, loans: data.prestamos.length, payments: data.pagos.length }, 'demo data generated');
     }
   } finally {
     await client.end().catch(() => undefined);
   }
-  const migrations = await migrate(url, { logger: o.logger, lockTimeoutMs: o.lockTimeoutMs });
+  const migrations = await migrate(url, { logger: options.logger, lockTimeoutMs: options.lockTimeoutMs });
   return { url, resumed, counts: await legacyCounts(url), migrations };
 }
 

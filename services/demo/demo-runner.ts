@@ -89,14 +89,14 @@ function portFree(host: string, port: number): Promise<boolean> {
 }
 
 export class Demo {
-  private readonly o: DemoOptions;
+  private readonly options: DemoOptions;
   private stopReason: string | null = null;
   private wake: (() => void) | null = null;
   private server: EmbeddedServer | undefined;
   private serverStopped = false;
 
   constructor(options: DemoOptions) {
-    this.o = options;
+    this.options = options;
   }
 
   get stopping(): boolean {
@@ -147,35 +147,35 @@ export class Demo {
         try {
           await step.fn();
         } catch (err) {
-          this.o.logger.error({ err: errorMessage(err), step: step.what }, 'demo: stopping a part failed');
-          this.o.terminal.line(`stopping ${step.what} failed: ${errorMessage(err)}`);
+          this.options.logger.error({ err: errorMessage(err), step: step.what }, 'demo: stopping a part failed');
+          this.options.terminal.line(`stopping ${step.what} failed: ${errorMessage(err)}`);
         }
       }
       if (this.server) {
-        this.o.terminal.line(
-          this.o.dataDir
+        this.options.terminal.line(
+          this.options.dataDir
             ? `stopped: prestamos-cdc and PostgreSQL; the data is kept in ${this.server.dataDir} (--data-dir ${this.server.dataDir} continues from it)`
             : 'stopped: prestamos-cdc and PostgreSQL; the temporary data directory is removed',
         );
-        this.o.terminal.line(`logs: ${this.o.logFile}`);
+        this.options.terminal.line(`logs: ${this.options.logFile}`);
       }
     }
     return result;
   }
 
   private async main(cleanup: { what: string; fn: () => Promise<unknown> }[]): Promise<DemoResult> {
-    const { terminal: t, logger } = this.o;
+    const { terminal: t, logger } = this.options;
     const interrupted = (): DemoResult => {
       t.line(`stopped (${this.stopReason}) before the migration started: nothing to verify`);
       return { exitCode: 130, outcome: 'interrupted' };
     };
-    t.line(`prestamos-cdc demo: embedded PostgreSQL, ${count(this.o.loans)} generated loans, an application writing ${this.o.rate} transactions/s, the pipeline inline (no Kafka)`);
-    t.line(`logs: ${this.o.logFile}`);
+    t.line(`prestamos-cdc demo: embedded PostgreSQL, ${count(this.options.loans)} generated loans, an application writing ${this.options.rate} transactions/s, the pipeline inline (no Kafka)`);
+    t.line(`logs: ${this.options.logFile}`);
 
     // 1. the database server
     const server = await startEmbeddedServer({
-      binDir: this.o.binDir,
-      dataDir: this.o.dataDir,
+      binDir: this.options.binDir,
+      dataDir: this.options.dataDir,
       ownProcessGroup: true,
       onLog: (line) => logger.info({ postgres: line }, 'postgres'),
     });
@@ -187,34 +187,34 @@ export class Demo {
         this.serverStopped = true;
       },
     });
-    t.line(`PostgreSQL (wal_level=logical) ready on 127.0.0.1:${server.port}; data directory ${server.dataDir}${this.o.dataDir ? '' : ' (temporary)'}`);
+    t.line(`PostgreSQL (wal_level=logical) ready on 127.0.0.1:${server.port}; data directory ${server.dataDir}${this.options.dataDir ? '' : ' (temporary)'}`);
     if (this.stopping) return interrupted();
 
     // 2. the legacy tables with their data, and the migration objects
     const t0 = Date.now();
-    const db = await prepareDemoDatabase({ adminUrl: server.url('postgres'), database: DEMO_DATABASE, loans: this.o.loans, seed: this.o.seed, logger, lockTimeoutMs: this.o.config.lockTimeoutMs });
+    const db = await prepareDemoDatabase({ adminUrl: server.url('postgres'), database: DEMO_DATABASE, loans: this.options.loans, seed: this.options.seed, logger, lockTimeoutMs: this.options.config.lockTimeoutMs });
     const c = db.counts;
     const rows = `${count(c.juntas)} juntas, ${count(c.loans)} loans, ${count(c.payments)} payments, ${count(c.shares)} shares, ${count(c.fines)} fines`;
-    t.line(db.resumed ? `legacy tables from an earlier run: ${rows} (nothing generated)` : `legacy tables (sql/${LEGACY_SCHEMA_FILE}) with ${rows}, generated from seed ${this.o.seed} in ${elapsed(t0)}`);
+    t.line(db.resumed ? `legacy tables from an earlier run: ${rows} (nothing generated)` : `legacy tables (sql/${LEGACY_SCHEMA_FILE}) with ${rows}, generated from seed ${this.options.seed} in ${elapsed(t0)}`);
     t.line(`migration objects: ${db.migrations.map((m) => `${m.file} ${m.status}`).join(', ')}`);
     if (this.stopping) return interrupted();
 
     const monitor = this.pool(db.url, 2, 'prestamos-cdc demo', cleanup);
-    const workers = Math.min(8, Math.max(2, Math.ceil(this.o.rate / 100)));
+    const workers = Math.min(8, Math.max(2, Math.ceil(this.options.rate / 100)));
     const app = this.pool(db.url, workers + 1, 'junta application (demo writer)', cleanup);
 
     // 3. prestamos-cdc: capture + sync inline, and the reconciler's API
     const config: Config = {
-      ...this.o.config,
+      ...this.options.config,
       databaseUrl: db.url,
-      kafka: { ...this.o.config.kafka, brokers: undefined },
-      http: await demoHttpAddress(this.o.config.http, (line) => t.line(line)),
+      kafka: { ...this.options.config.kafka, brokers: undefined },
+      http: await demoHttpAddress(this.options.config.http, (line) => t.line(line)),
       // smaller chunks than a production default: a few thousand rows still move in visible steps
-      snapshotChunkSize: Math.min(this.o.config.snapshotChunkSize, 500),
+      snapshotChunkSize: Math.min(this.options.config.snapshotChunkSize, 500),
       // a heartbeat a second keeps the lag figure and the stop's catch-up prompt
-      heartbeatIntervalMs: Math.min(this.o.config.heartbeatIntervalMs, 1000),
+      heartbeatIntervalMs: Math.min(this.options.config.heartbeatIntervalMs, 1000),
       // the demo shows self-repair: a row found wrong twice in a row is re-synced, audited and counted
-      repair: { ...this.o.config.repair, mode: 'auto' },
+      repair: { ...this.options.config.repair, mode: 'auto' },
     };
     const handle = await startProcess({
       config,
@@ -246,15 +246,15 @@ export class Demo {
     // 4. the application, writing the whole time
     const writer = startLegacyWriter({
       pool: app,
-      seed: this.o.seed,
+      seed: this.options.seed,
       workers,
-      ratePerSecond: this.o.rate,
+      ratePerSecond: this.options.rate,
       // ids of its own on a continued run, so that it never repeats an earlier run's
       idPrefix: db.resumed ? `w${Date.now().toString(36)}` : 'w',
       readPrefixes: ['c', 'w'],
     });
     cleanup.push({ what: 'the application writer', fn: () => writer.stop() });
-    t.line(`application writer: ${this.o.rate} transactions/s on the legacy tables (new loans, disbursements, payments, voids, deletes, status and term changes, notes, shares, fines)`);
+    t.line(`application writer: ${this.options.rate} transactions/s on the legacy tables (new loans, disbursements, payments, voids, deletes, status and term changes, notes, shares, fines)`);
 
     // 5. the migration, started the way POST /prestamos/migration/start starts it
     const started = await startMigration({
@@ -272,26 +272,26 @@ export class Demo {
         ? `migration started in an earlier run (${started.pipeline.startedAt}): the capture continues from slot "${started.pipeline.slotName}"`
         : `migration started: publication "${started.pipeline.publication}", slot "${started.pipeline.slotName}", first-load snapshot of Prestamo, PagoPrestamo, Accion and Multa`,
     );
-    const deadline = this.o.durationSeconds > 0 ? Date.now() + this.o.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
+    const deadline = this.options.durationSeconds > 0 ? Date.now() + this.options.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
     const running: Running = { handle, monitor, writer, sampler: new RateSampler(), errorRateThreshold: config.errorRate.threshold };
 
     // 6. the snapshot's progress, then the live consistency summary
     await this.followSnapshot(running, deadline, started.alreadyStarted);
     if (!this.stopping && Date.now() < deadline) {
       t.line(
-        `live consistency every ${this.o.intervalSeconds} s, computed in SQL from the legacy tables ("in flight": changes still on their way); ` +
-          (Number.isFinite(deadline) ? `stops by itself after ${this.o.durationSeconds} s, or Ctrl-C` : 'Ctrl-C stops'),
+        `live consistency every ${this.options.intervalSeconds} s, computed in SQL from the legacy tables ("in flight": changes still on their way); ` +
+          (Number.isFinite(deadline) ? `stops by itself after ${this.options.durationSeconds} s, or Ctrl-C` : 'Ctrl-C stops'),
       );
     }
     // a summary every interval, on a fixed schedule; the stop prints the last one
     for (let next = Date.now(); !this.stopping && Date.now() < deadline; ) {
       if (Date.now() >= next) {
         await this.printSummary(running);
-        next += this.o.intervalSeconds * 1000;
+        next += this.options.intervalSeconds * 1000;
       }
       await this.pause(Math.min(next, deadline) - Date.now());
     }
-    return this.finish(running, this.stopReason ?? `${this.o.durationSeconds} s are over`);
+    return this.finish(running, this.stopReason ?? `${this.options.durationSeconds} s are over`);
   }
 
   /** A pool stopped with the rest; once ended, its connections closing with the server are no news. */
@@ -299,7 +299,7 @@ export class Demo {
     const pool = new pg.Pool({ connectionString: url, max, application_name: applicationName });
     let ended = false;
     pool.on('error', (err) => {
-      if (!ended) this.o.logger.warn({ err: err.message, applicationName }, 'demo: idle connection failed');
+      if (!ended) this.options.logger.warn({ err: err.message, applicationName }, 'demo: idle connection failed');
     });
     cleanup.push({
       what: `the connections of "${applicationName}"`,
@@ -322,7 +322,7 @@ export class Demo {
 
   /** The progress bar until every first-load snapshot request is applied (or a stop, or the deadline). */
   private async followSnapshot(r: Running, deadline: number, earlier: boolean): Promise<void> {
-    const t = this.o.terminal;
+    const t = this.options.terminal;
     const t0 = Date.now();
     for (;;) {
       const p = await this.readProgress(r);
@@ -345,16 +345,16 @@ export class Demo {
     try {
       const report = await consistency(r.monitor, { limit: 5, metrics: r.handle.metrics });
       const s = r.handle.pipeline?.sync?.getStatus();
-      this.o.terminal.line(summaryLine(report, { lagSeconds: s ? s.lagSeconds : null, applied: s?.applied ?? 0, writes: r.writer.stats.operations, paused: this.syncPaused(r) }));
+      this.options.terminal.line(summaryLine(report, { lagSeconds: s ? s.lagSeconds : null, applied: s?.applied ?? 0, writes: r.writer.stats.operations, paused: this.syncPaused(r) }));
     } catch (err) {
-      this.o.logger.error({ err: errorMessage(err) }, 'demo: consistency check failed');
-      this.o.terminal.line(`consistency check failed: ${errorMessage(err)}`);
+      this.options.logger.error({ err: errorMessage(err) }, 'demo: consistency check failed');
+      this.options.terminal.line(`consistency check failed: ${errorMessage(err)}`);
     }
   }
 
   /** Writer off, everything committed applied, the final check and its verdict. */
   private async finish(r: Running, reason: string): Promise<DemoResult> {
-    const t = this.o.terminal;
+    const t = this.options.terminal;
     await r.writer.stop();
     t.line(`stopping (${reason}): the application writer stopped after ${count(r.writer.stats.operations)} transactions`);
     if (r.writer.stats.errors.length) {
@@ -391,7 +391,7 @@ export class Demo {
     t.line(summaryLine(report, { lagSeconds: s ? s.lagSeconds : null, applied: s?.applied ?? 0, writes: r.writer.stats.operations, paused: this.syncPaused(r) }));
     for (const line of verdictLines(report)) t.line(line);
     const verdict = verdictOf(report);
-    this.o.logger.info({ verdict, consistent: report.consistent, inFlight: report.inFlight.total }, 'demo: final consistency check');
+    this.options.logger.info({ verdict, consistent: report.consistent, inFlight: report.inFlight.total }, 'demo: final consistency check');
     return { exitCode: verdict === 'consistent' ? 0 : 1, outcome: verdict };
   }
 }

@@ -2,7 +2,7 @@
 //   kafka   capture → Kafka (JSON, or Avro with the registry) → sync consumer group; DLQ topic
 //   inline  capture → in-process hand-off → sync, in one process; the slot is acknowledged after the apply
 // Any subset of {capture, sync} can run in a process; `run` starts both (plus the HTTP server).
-import { SourceLoadSampler } from '../runtime/source-load.ts';
+import { SourceLoadSampler } from '../../connectors/postgres/source-load.ts';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../runtime/config.ts';
@@ -53,8 +53,8 @@ export function instanceId(): string {
   return `${os.hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
 }
 
-export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline> {
-  const { config, logger, metrics } = o;
+export async function startPipeline(options: PipelineOptions): Promise<RunningPipeline> {
+  const { config, logger, metrics } = options;
   const instance = instanceId();
   const crash = new CrashPoints(config.crashAt);
   if (config.crashAt) logger.warn({ crashAt: config.crashAt }, 'fault injection armed: this process will SIGKILL itself at a crash point');
@@ -64,8 +64,8 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
   let deadLetter: (DeadLetterSink & { close(): Promise<void> }) | null = null;
   const closers: (() => Promise<void>)[] = [];
 
-  if (o.mode === 'inline') {
-    if (!(o.capture && o.sync)) throw new Error('inline mode runs capture and sync together in one process');
+  if (options.mode === 'inline') {
+    if (!(options.capture && options.sync)) throw new Error('inline mode runs capture and sync together in one process');
     const channel = new InlineChannel({ maxBatch: config.applyBatchSize });
     publisher = channel;
     source = channel;
@@ -83,7 +83,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       logger: logger.child({ component: 'kafka-publisher' }),
       topics: topicSettings,
       compression: config.kafka.compression,
-      onUnpublishable: (u) => recordUnpublishable(o.database.pool, metrics, u),
+      onUnpublishable: (u) => recordUnpublishable(options.database.pool, metrics, u),
     });
     publisher = kp;
     closers.push(() => kp.close());
@@ -93,16 +93,16 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
       kafka,
       wanted: [
         ...CAPTURED_TABLES.map((t) => ({ name: topicFor(config.topicPrefix, t), role: 'table' as const })),
-        ...(o.sync ? [{ name: deadLetterTopic(config.topicPrefix), role: 'dead-letter' as const }] : []),
+        ...(options.sync ? [{ name: deadLetterTopic(config.topicPrefix), role: 'dead-letter' as const }] : []),
       ],
       settings: topicSettings,
       logger,
     });
-    if (o.capture) {
+    if (options.capture) {
       initUnpublishableSeries(metrics, CAPTURED_TABLES);
       await kp.connect(ensured);
     }
-    if (o.sync) {
+    if (options.sync) {
       source = new KafkaEventSource({
         kafka,
         groupId: config.kafka.groupId,
@@ -119,16 +119,16 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
 
   // one source-load sampler for the process: its snapshotter and its sync decide on the same value
   const sourceLoad = config.throttle.sourceLoadQuery && config.throttle.sourceLoadThreshold !== undefined
-    ? new SourceLoadSampler({ pool: o.database.pool, query: config.throttle.sourceLoadQuery, logger, metrics })
+    ? new SourceLoadSampler({ pool: options.database.pool, query: config.throttle.sourceLoadQuery, logger, metrics })
     : undefined;
   let sync: SyncService | undefined;
-  if (o.sync) {
+  if (options.sync) {
     sync = new SyncService({
-      pool: o.database.pool,
+      pool: options.database.pool,
       source: source!,
       decoder,
       deadLetter,
-      groupId: o.mode === 'kafka' ? config.kafka.groupId : null,
+      groupId: options.mode === 'kafka' ? config.kafka.groupId : null,
       topicTables: topicTablesFor((t) => topicFor(config.topicPrefix, t)),
       config: {
         applyBatchSize: config.applyBatchSize,
@@ -148,20 +148,20 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
 
   let capture: CaptureService | undefined;
   let snapshotter: Snapshotter | undefined;
-  if (o.capture) {
+  if (options.capture) {
     capture = new CaptureService({
-      databaseUrl: o.databaseUrl,
-      pool: o.database.pool,
+      databaseUrl: options.databaseUrl,
+      pool: options.database.pool,
       publisher,
       config: {
         slotName: config.slotName,
         publicationName: config.publicationName,
         publishBatchSize: config.publishBatchSize,
         // inline, publish() resolves after the apply and consecutive calls are merged: nothing to gain
-        publishLingerMs: o.mode === 'kafka' ? config.publishLingerMs : 0,
+        publishLingerMs: options.mode === 'kafka' ? config.publishLingerMs : 0,
         maxBufferedChanges: config.captureMaxBufferedChanges,
         heartbeatIntervalMs: config.heartbeatIntervalMs,
-        publishStallMs: o.mode === 'kafka' ? PUBLISH_STALL_MS : undefined,
+        publishStallMs: options.mode === 'kafka' ? PUBLISH_STALL_MS : undefined,
       },
       logger: logger.child({ component: 'capture' }),
       metrics,
@@ -170,7 +170,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     });
     capture.start();
     snapshotter = new Snapshotter({
-      pool: o.database.pool,
+      pool: options.database.pool,
       capture,
       config: {
         chunkSize: config.snapshotChunkSize,
@@ -190,7 +190,7 @@ export async function startPipeline(o: PipelineOptions): Promise<RunningPipeline
     capture,
     snapshotter,
     sync,
-    mode: o.mode,
+    mode: options.mode,
     stop(timeoutMs = config.shutdownTimeoutMs) {
       stopped ??= (async () => {
         snapshotter?.requestStop();

@@ -38,18 +38,18 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
-export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
+export async function startProcess(options: ProcessOptions): Promise<RunningProcess> {
   const metrics = createMetrics();
   initialiseProcessSeries(metrics, {
-    capture: o.capture,
-    sync: o.sync,
-    slot: o.config.slotName,
-    tableTopics: o.mode === 'kafka' ? CAPTURED_TABLES.map((t) => topicFor(o.config.topicPrefix, t)) : undefined,
+    capture: options.capture,
+    sync: options.sync,
+    slot: options.config.slotName,
+    tableTopics: options.mode === 'kafka' ? CAPTURED_TABLES.map((t) => topicFor(options.config.topicPrefix, t)) : undefined,
   });
-  const database = await openDatabase({ url: o.databaseUrl, poolMax: o.config.pgPoolMax, applicationName: o.applicationName, logger: o.logger });
+  const database = await openDatabase({ url: options.databaseUrl, poolMax: options.config.pgPoolMax, applicationName: options.applicationName, logger: options.logger });
   let pipeline: RunningPipeline | undefined;
-  if (o.capture || o.sync) {
-    pipeline = await startPipeline({ config: o.config, databaseUrl: o.databaseUrl, database, logger: o.logger, metrics, mode: o.mode, capture: o.capture, sync: o.sync });
+  if (options.capture || options.sync) {
+    pipeline = await startPipeline({ config: options.config, databaseUrl: options.databaseUrl, database, logger: options.logger, metrics, mode: options.mode, capture: options.capture, sync: options.sync });
   }
   let draining = false;
   const readiness = async (): Promise<Record<string, ReadinessCheck>> => {
@@ -75,16 +75,16 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
     return checks;
   };
   const tasks = new BackgroundTasks();
-  const ctx = { database, pool: database.pool, logger: o.logger, metrics, readiness, tasks };
-  const app = createHttpApp(ctx, [healthRoutes, ...o.apiRoutes({ database, databaseUrl: o.databaseUrl, pipeline, metrics })]);
+  const ctx = { database, pool: database.pool, logger: options.logger, metrics, readiness, tasks };
+  const app = createHttpApp(ctx, [healthRoutes, ...options.apiRoutes({ database, databaseUrl: options.databaseUrl, pipeline, metrics })]);
   const server = http.createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.config.http.port, o.config.http.host, () => resolve());
+    server.listen(options.config.http.port, options.config.http.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const host = o.config.http.host === '0.0.0.0' ? '127.0.0.1' : o.config.http.host;
-  o.logger.info({ port, capture: o.capture, sync: o.sync, mode: o.mode }, 'HTTP server listening');
+  const host = options.config.http.host === '0.0.0.0' ? '127.0.0.1' : options.config.http.host;
+  options.logger.info({ port, capture: options.capture, sync: options.sync, mode: options.mode }, 'HTTP server listening');
 
   let stopping: Promise<void> | undefined;
   const handle: RunningProcess = {
@@ -101,16 +101,16 @@ export async function startProcess(o: ProcessOptions): Promise<RunningProcess> {
         draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections?.();
-        for (const f of await tasks.stopAll()) o.logger.error({ err: errorMessage(f.error), task: f.name }, 'background task stop failed');
+        for (const f of await tasks.stopAll()) options.logger.error({ err: errorMessage(f.error), task: f.name }, 'background task stop failed');
         try {
-          await pipeline?.stop(o.config.shutdownTimeoutMs);
+          await pipeline?.stop(options.config.shutdownTimeoutMs);
         } catch (err) {
-          o.logger.error({ err: errorMessage(err) }, 'pipeline stop failed');
+          options.logger.error({ err: errorMessage(err) }, 'pipeline stop failed');
         }
         server.closeAllConnections?.();
         await closed;
         await database.close();
-        o.logger.info('stopped');
+        options.logger.info('stopped');
       })();
       return stopping;
     },

@@ -78,7 +78,7 @@ export async function nextJuntaRange(db: Pick<pg.Pool, 'query'>, from: string, m
 }
 
 export class BackgroundVerifier {
-  private readonly o: BackgroundVerifierOptions;
+  private readonly options: BackgroundVerifierOptions;
   private results: RangeResult[] = [];
   private cursor = '';
   private cycle = 0;
@@ -91,14 +91,14 @@ export class BackgroundVerifier {
   private lastError: string | null = null;
 
   constructor(o: BackgroundVerifierOptions) {
-    this.o = o;
+    this.options = o;
   }
 
   /** The gauges exist from the start; the first pass runs now, then every interval. */
   start(): void {
-    this.o.metrics.verificationRuns.inc({ outcome: 'ok' }, 0);
-    this.o.metrics.verificationRuns.inc({ outcome: 'failed' }, 0);
-    for (const check of CONSISTENCY_CHECKS) this.o.metrics.consistencyRatio.set({ check }, 0);
+    this.options.metrics.verificationRuns.inc({ outcome: 'ok' }, 0);
+    this.options.metrics.verificationRuns.inc({ outcome: 'failed' }, 0);
+    for (const check of CONSISTENCY_CHECKS) this.options.metrics.consistencyRatio.set({ check }, 0);
     this.schedule(0);
   }
 
@@ -112,7 +112,7 @@ export class BackgroundVerifier {
   /** The last result of this process, or the last one stored by any reconciler. */
   async latest(): Promise<VerificationResult | undefined> {
     if (this.latestResult) return this.latestResult;
-    return readLatestVerification(this.o.pool);
+    return readLatestVerification(this.options.pool);
   }
 
   status(): { lastError: string | null; running: boolean } {
@@ -140,35 +140,35 @@ export class BackgroundVerifier {
     this.timer = setTimeout(() => {
       this.runPass()
         .catch(() => undefined)
-        .finally(() => this.schedule(this.o.intervalSeconds * 1000));
+        .finally(() => this.schedule(this.options.intervalSeconds * 1000));
     }, delayMs);
     this.timer.unref();
   }
 
   private async passOnce(): Promise<VerificationResult | undefined> {
     const t0 = Date.now();
-    const lock = await this.o.pool.connect();
+    const lock = await this.options.pool.connect();
     try {
       const got = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [VERIFY_LOCK_ID]);
       if (!got.rows[0]!.ok) {
         // another reconciler verifies: this one's gauges follow the result it stored
-        this.o.logger.debug('another reconciler is verifying; this one answers from the stored result');
-        const stored = await readLatestVerification(this.o.pool);
+        this.options.logger.debug('another reconciler is verifying; this one answers from the stored result');
+        const stored = await readLatestVerification(this.options.pool);
         if (stored) this.setGauges(stored);
         return undefined;
       }
       try {
-        if (!(await migrationObjectsPresent(this.o.pool))) {
+        if (!(await migrationObjectsPresent(this.options.pool))) {
           this.lastError = 'the migration objects are not installed (prestamos-cdc migrate)';
           return undefined;
         }
         let loans = 0;
         let wrapped = false;
-        while (!this.stopped && loans < this.o.loansPerPass && !wrapped) {
-          const range = await nextJuntaRange(this.o.pool, this.cursor, Math.min(this.o.sliceLoans, this.o.loansPerPass));
-          const report = await consistencyOfRange(this.o.pool, range, { limit: KEPT_LIST_LENGTH });
+        while (!this.stopped && loans < this.options.loansPerPass && !wrapped) {
+          const range = await nextJuntaRange(this.options.pool, this.cursor, Math.min(this.options.sliceLoans, this.options.loansPerPass));
+          const report = await consistencyOfRange(this.options.pool, range, { limit: KEPT_LIST_LENGTH });
           const previous = this.keep({ range, report });
-          await this.o.repair.consider(previousKeys(previous), await findingsOf(this.o.pool, report));
+          await this.options.repair.consider(previousKeys(previous), await findingsOf(this.options.pool, report));
           loans += report.dataMatching.loans.total;
           if (range.to === null) {
             this.cursor = '';
@@ -179,15 +179,15 @@ export class BackgroundVerifier {
         }
         const result = await this.publish('background', Date.now() - t0);
         this.lastError = null;
-        this.o.metrics.verificationRuns.inc({ outcome: 'ok' });
+        this.options.metrics.verificationRuns.inc({ outcome: 'ok' });
         return result;
       } finally {
         await lock.query('SELECT pg_advisory_unlock($1)', [VERIFY_LOCK_ID]).catch(() => undefined);
       }
     } catch (err) {
       this.lastError = errorMessage(err);
-      this.o.metrics.verificationRuns.inc({ outcome: 'failed' });
-      this.o.logger.error({ err: this.lastError }, 'background verification failed; it runs again at the next interval');
+      this.options.metrics.verificationRuns.inc({ outcome: 'failed' });
+      this.options.logger.error({ err: this.lastError }, 'background verification failed; it runs again at the next interval');
       throw err;
     } finally {
       lock.release();
@@ -198,15 +198,15 @@ export class BackgroundVerifier {
     const t0 = Date.now();
     // the answer until the next pass; the kept ranges are left alone (a pass running meanwhile keeps
     // adding to them, and their merge must not claim the coverage of this whole-database result)
-    const report = await consistency(this.o.pool, { limit: KEPT_LIST_LENGTH });
+    const report = await consistency(this.options.pool, { limit: KEPT_LIST_LENGTH });
     return this.publish('fresh', Date.now() - t0, { report, coverage: 1, ranges: 1 });
   }
 
   private setGauges(r: VerificationResult): void {
-    setConsistencyMetrics(this.o.metrics, r.report);
-    this.o.metrics.verificationLastTimestamp.set(Date.parse(r.checkedAt) / 1000);
-    this.o.metrics.verificationDuration.set(r.durationMs / 1000);
-    this.o.metrics.verificationCoverage.set(r.coverage);
+    setConsistencyMetrics(this.options.metrics, r.report);
+    this.options.metrics.verificationLastTimestamp.set(Date.parse(r.checkedAt) / 1000);
+    this.options.metrics.verificationDuration.set(r.durationMs / 1000);
+    this.options.metrics.verificationCoverage.set(r.coverage);
   }
 
   /** Keeps a range's result in place of the results it overlaps; returns those. */
@@ -220,7 +220,7 @@ export class BackgroundVerifier {
 
   private async publish(source: VerificationResult['source'], durationMs: number, whole?: { report: ConsistencyReport; coverage: number; ranges: number }): Promise<VerificationResult> {
     const report = whole?.report ?? mergeConsistency(this.results.map((r) => r.report), KEPT_LIST_LENGTH);
-    const coverage = whole?.coverage ?? (this.cycleComplete ? 1 : await coverageOf(this.o.pool, report.dataMatching.loans.total));
+    const coverage = whole?.coverage ?? (this.cycleComplete ? 1 : await coverageOf(this.options.pool, report.dataMatching.loans.total));
     const result: VerificationResult = {
       report,
       checkedAt: new Date().toISOString(),
@@ -230,11 +230,11 @@ export class BackgroundVerifier {
       coverage,
       source,
       ranges: whole?.ranges ?? this.results.length,
-      repair: { mode: this.o.repair.mode, candidates: this.o.repair.candidates().slice(0, KEPT_LIST_LENGTH), candidateCount: this.o.repair.candidates().length },
+      repair: { mode: this.options.repair.mode, candidates: this.options.repair.candidates().slice(0, KEPT_LIST_LENGTH), candidateCount: this.options.repair.candidates().length },
     };
     this.latestResult = result;
     this.setGauges(result);
-    await storeVerification(this.o.pool, result).catch((err) => this.o.logger.warn({ err: errorMessage(err) }, 'verification result could not be stored'));
+    await storeVerification(this.options.pool, result).catch((err) => this.options.logger.warn({ err: errorMessage(err) }, 'verification result could not be stored'));
     return result;
   }
 }

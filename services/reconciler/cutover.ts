@@ -60,16 +60,16 @@ export async function readsRoutedTo(db: Pick<pg.Pool, 'query'>): Promise<ReadTar
 }
 
 /** The checks of a cutover to the new tables, all of them (a dry run: nothing changes). */
-export async function cutoverReadiness(o: CutoverOptions): Promise<CutoverReadiness> {
+export async function cutoverReadiness(options: CutoverOptions): Promise<CutoverReadiness> {
   const checks: CutoverCheck[] = [];
   const add = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
-  const readsFrom = await readsRoutedTo(o.pool);
+  const readsFrom = await readsRoutedTo(options.pool);
   add('read routing', readsFrom !== null, readsFrom ? `prestamos_read views read from ${readsFrom}` : 'the read-routing views are missing: run `prestamos-cdc migrate`');
   if (readsFrom === null) return finish(readsFrom, checks);
 
-  const pipeline = await readPipeline(o.pool);
+  const pipeline = await readPipeline(options.pool);
   add('migration started', pipeline !== null, pipeline ? `started ${pipeline.startedAt} by ${pipeline.startedBy}` : 'the migration has not started (POST /prestamos/migration/start)');
-  const snap = await unfinishedRequests(o.pool);
+  const snap = await unfinishedRequests(options.pool);
   add(
     'snapshots applied',
     snap.unfinished === 0 && snap.failed.length === 0,
@@ -79,24 +79,24 @@ export async function cutoverReadiness(o: CutoverOptions): Promise<CutoverReadin
         ? `${snap.failed.length} snapshot requests failed and were not asked for again (request ${snap.failed[0]!.id}: ${snap.failed[0]!.error ?? 'no error recorded'})`
         : 'every snapshot request is applied',
   );
-  const failed = await o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
+  const failed = await options.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
   const openFailed = Number(failed.rows[0]!.n);
   add('no failed records', openFailed === 0, openFailed === 0 ? 'no open failed record' : `${openFailed} failed records are open (GET /prestamos/migration/failed; retry or resolve them)`);
-  const rb = await o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.rolled_back_loans`);
+  const rb = await options.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.rolled_back_loans`);
   const rolledBack = Number(rb.rows[0]!.n);
   add('no rolled-back loans', rolledBack === 0, rolledBack === 0 ? 'no loan is rolled back' : `${rolledBack} loans are rolled back and absent from the new tables: migrate them again (POST /prestamos/migration/single/{id})`);
-  const control = await readControl(o.pool);
+  const control = await readControl(options.pool);
   add('apply running', !control.paused, control.paused ? `the apply is paused: ${control.reason ?? ''}` : 'the apply is not paused');
-  const live = await readLiveState(o.pool, o.pipeline);
-  const lagOk = live.lagSeconds !== null && live.lagSeconds < o.maxLagSeconds;
+  const live = await readLiveState(options.pool, options.pipeline);
+  const lagOk = live.lagSeconds !== null && live.lagSeconds < options.maxLagSeconds;
   add(
     'lag',
     lagOk,
-    live.lagSeconds === null ? 'no sync is running: lag unknown' : `end-to-end lag ${live.lagSeconds.toFixed(3)} s (limit ${o.maxLagSeconds} s)`,
+    live.lagSeconds === null ? 'no sync is running: lag unknown' : `end-to-end lag ${live.lagSeconds.toFixed(3)} s (limit ${options.maxLagSeconds} s)`,
   );
   const cheapOk = checks.every((c) => c.ok);
   // consistency last; its in-flight re-check waits for the sync, which only makes sense when it runs
-  const c = await settledConsistency(o, cheapOk);
+  const c = await settledConsistency(options, cheapOk);
   add('consistency', c.ok, c.detail);
   return finish(readsFrom, checks);
 }
@@ -118,8 +118,8 @@ function describe(r: ConsistencyReport): string[] {
 
 const keysOf = (r: ConsistencyReport) => new Set([...r.inFlight.loans.map((x) => `loan ${x}`), ...r.inFlight.payments.map((x) => `payment ${x}`), ...r.inFlight.ledger.map((x) => `ledger ${x}`)]);
 
-async function settledConsistency(o: CutoverOptions, pipelineHealthy: boolean): Promise<{ ok: boolean; detail: string }> {
-  let report = await consistency(o.pool, { limit: 20, inFlightKeys: MAX_IN_FLIGHT_RECHECKED, metrics: o.metrics });
+async function settledConsistency(options: CutoverOptions, pipelineHealthy: boolean): Promise<{ ok: boolean; detail: string }> {
+  let report = await consistency(options.pool, { limit: 20, inFlightKeys: MAX_IN_FLIGHT_RECHECKED, metrics: options.metrics });
   if (!report.consistent) return { ok: false, detail: `consistency below 100 %: ${describe(report).join('; ')}` };
   if (report.inFlight.total === 0) return { ok: true, detail: 'consistency 100 %, nothing in flight' };
   if (report.inFlight.total > MAX_IN_FLIGHT_RECHECKED) return { ok: false, detail: `${report.inFlight.total} rows in flight: wait until the sync has caught up, then retry` };
@@ -127,11 +127,11 @@ async function settledConsistency(o: CutoverOptions, pipelineHealthy: boolean): 
   // Rows in flight: wait until the sync has applied everything committed before now, check again, and
   // keep only the rows that were in flight every time.
   let stuck = keysOf(report);
-  const deadline = Date.now() + (o.settleTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.settleTimeoutMs ?? 20_000);
   for (let round = 1; round <= 3 && stuck.size > 0; round++) {
-    const caughtUp = await waitForSyncCatchUp(o.pool, Math.max(500, deadline - Date.now()));
+    const caughtUp = await waitForSyncCatchUp(options.pool, Math.max(500, deadline - Date.now()));
     if (!caughtUp) return { ok: false, detail: `${stuck.size} rows in flight and the sync did not catch up in time: retry` };
-    report = await consistency(o.pool, { limit: 20, inFlightKeys: MAX_IN_FLIGHT_RECHECKED, metrics: o.metrics });
+    report = await consistency(options.pool, { limit: 20, inFlightKeys: MAX_IN_FLIGHT_RECHECKED, metrics: options.metrics });
     if (!report.consistent) return { ok: false, detail: `consistency below 100 %: ${describe(report).join('; ')}` };
     const now = keysOf(report);
     stuck = new Set([...stuck].filter((k) => now.has(k)));
@@ -151,21 +151,21 @@ export interface CutoverResult {
 }
 
 /** Switches reads to `to` (after the checks, for "new"); throws ConflictError with the reasons. */
-export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string): Promise<CutoverResult> {
+export async function cutover(options: CutoverOptions, to: ReadTarget, actor: string): Promise<CutoverResult> {
   let checks: CutoverCheck[] = [];
-  const now = await readsRoutedTo(o.pool);
+  const now = await readsRoutedTo(options.pool);
   if (now === null) throw new ConflictError('the read-routing views are missing', ['run `prestamos-cdc migrate` first'], 'cutover_refused');
   if (now === to) return { readsFrom: to, changed: false, switchedAt: null, durationMs: 0, checks };
   if (to === 'new') {
-    const readiness = await cutoverReadiness(o);
+    const readiness = await cutoverReadiness(options);
     checks = readiness.checks;
     if (!readiness.ok) throw new ConflictError('cutover to the new tables refused', readiness.reasons, 'cutover_refused');
   }
   const t0 = process.hrtime.bigint();
   let switchedAt: string;
   try {
-    switchedAt = await inTransaction(o.pool, async (client) => {
-      await client.query(`SET LOCAL lock_timeout = ${Math.trunc(o.lockTimeoutMs)}`);
+    switchedAt = await inTransaction(options.pool, async (client) => {
+      await client.query(`SET LOCAL lock_timeout = ${Math.trunc(options.lockTimeoutMs)}`);
       if (to === 'new') {
         // what could have changed since the checks, checked again inside the switch
         const again = await client.query<{ failed: string; rb: string }>(
@@ -189,7 +189,7 @@ export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string):
   } catch (err) {
     if ((err as { code?: string }).code === '55P03') {
       throw new ConflictError(
-        `could not lock the read-routing views within lock_timeout (${o.lockTimeoutMs} ms): long-running reads hold them; nothing changed, retry`,
+        `could not lock the read-routing views within lock_timeout (${options.lockTimeoutMs} ms): long-running reads hold them; nothing changed, retry`,
         [errorMessage(err)],
         'lock_timeout',
       );
@@ -197,6 +197,6 @@ export async function cutover(o: CutoverOptions, to: ReadTarget, actor: string):
     throw err;
   }
   const durationMs = Number(process.hrtime.bigint() - t0) / 1e6;
-  o.logger.warn({ to, actor, durationMs, switchedAt }, `reads switched to the ${to} tables`);
+  options.logger.warn({ to, actor, durationMs, switchedAt }, `reads switched to the ${to} tables`);
   return { readsFrom: to, changed: true, switchedAt, durationMs: Math.round(durationMs * 10) / 10, checks };
 }

@@ -25,14 +25,14 @@ export interface FailedRecordView {
   resolution: string | null;
 }
 
-export async function listFailedRecords(pool: pg.Pool, o: { status: 'open' | 'resolved' | 'all'; limit: number; beforeId: string | null }): Promise<{ count: number; records: FailedRecordView[] }> {
+export async function listFailedRecords(pool: pg.Pool, options: { status: 'open' | 'resolved' | 'all'; limit: number; beforeId: string | null }): Promise<{ count: number; records: FailedRecordView[] }> {
   const where = `($1::text = 'all' OR status = $1) AND ($2::bigint IS NULL OR id < $2::bigint)`;
-  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE ($1::text = 'all' OR status = $1)`, [o.status]);
+  const count = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE ($1::text = 'all' OR status = $1)`, [options.status]);
   const r = await pool.query(
     `SELECT id::text, status, source_table, row_id, topic, partition, kafka_offset::text, left(error, 2000) AS error, error_code,
             coalesce(octet_length(payload), 0) AS payload_bytes, created_at::text, resolved_at::text, resolution
        FROM prestamos_cdc.failed_records WHERE ${where} ORDER BY id DESC LIMIT $3`,
-    [o.status, o.beforeId, o.limit],
+    [options.status, options.beforeId, options.limit],
   );
   return {
     count: Number(count.rows[0]!.n),

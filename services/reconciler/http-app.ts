@@ -125,15 +125,6 @@ export function mutation(ctx: HttpContext, action: string, roles: readonly Role[
   };
 }
 
-/** requireRole() followed by an audited handler (kept for existing routes; prefer `mutation`). */
-export function audited(ctx: HttpContext, action: string, handler: (req: Request, res: Response) => Promise<unknown>) {
-  return async (req: Request, res: Response, next: NextFunction) => {
-    const principalRole = req.principal?.role;
-    // requireRole() ran before: every role that reaches here is allowed
-    return mutation(ctx, action, principalRole ? [principalRole] : [], handler)(req, res, next);
-  };
-}
-
 export async function writeAudit(ctx: HttpContext, req: Request, action: string, params: Record<string, unknown>, outcome: string, status: number): Promise<void> {
   const em = ctx.database.em();
   const safeParams = truncateParams(sanitizeForJson(params) as Record<string, unknown>);

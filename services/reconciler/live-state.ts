@@ -6,8 +6,8 @@ import type pg from 'pg';
 import { readComponents, waitUntilApplied } from '../runtime/control-plane.ts';
 import type { CaptureReport, ComponentReport, SyncReport } from '../domain/component-status.ts';
 import type { LocalPipeline } from '../runtime/local-pipeline.ts';
+import type { Queryable } from '../runtime/queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface LiveState {
   syncs: SyncReport[];

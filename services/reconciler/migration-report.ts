@@ -82,10 +82,10 @@ export interface MigrationReportData {
 
 const JUNTAS_SHOWN = 50;
 
-export async function buildMigrationReport(pool: pg.Pool, o: ReportOptions): Promise<MigrationReportData> {
-  const v = await verify(pool, { slotName: o.slotName, publicationName: o.publicationName, limit: 20 });
-  const p = await progress({ pool, sampler: new RateSampler(), errorRateThreshold: o.errorRateThreshold });
-  const c = await consistencyForReport(pool, o.verifyIntervalSeconds);
+export async function buildMigrationReport(pool: pg.Pool, options: ReportOptions): Promise<MigrationReportData> {
+  const v = await verify(pool, { slotName: options.slotName, publicationName: options.publicationName, limit: 20 });
+  const p = await progress({ pool, sampler: new RateSampler(), errorRateThreshold: options.errorRateThreshold });
+  const c = await consistencyForReport(pool, options.verifyIntervalSeconds);
   const db = (await pool.query<{ db: string; deadlocks: string }>(`SELECT current_database() AS db, coalesce((SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()), 0)::text AS deadlocks`)).rows[0]!;
   const juntas = await juntaCapital(pool);
   const movements = (
@@ -121,7 +121,7 @@ export async function buildMigrationReport(pool: pg.Pool, o: ReportOptions): Pro
     deadlocks: Number(db.deadlocks),
     samples: await readProgressSamples(pool),
   };
-  return { ...data, criteria: evaluateCriteria(data, { checks: Number(constraints.checks), badRows: Number(constraints.bad_amounts) }, o) };
+  return { ...data, criteria: evaluateCriteria(data, { checks: Number(constraints.checks), badRows: Number(constraints.bad_amounts) }, options) };
 }
 
 async function consistencyForReport(pool: pg.Pool, intervalSeconds: number): Promise<MigrationReportData['consistency']> {
@@ -152,7 +152,7 @@ async function juntaCapital(pool: pg.Pool): Promise<MigrationReportData['juntas'
 const pct = (n: number) => `${n} %`;
 
 /** Each item of the guides, ticked or not with its evidence (pure: from the data gathered above). */
-export function evaluateCriteria(d: Omit<MigrationReportData, 'criteria'>, constraints: { checks: number; badRows: number }, o: ReportOptions): CriterionResult[] {
+export function evaluateCriteria(d: Omit<MigrationReportData, 'criteria'>, constraints: { checks: number; badRows: number }, options: ReportOptions): CriterionResult[] {
   const c = d.consistency.report;
   const v = d.verify;
   const p = d.progress;
@@ -169,10 +169,10 @@ export function evaluateCriteria(d: Omit<MigrationReportData, 'criteria'>, const
   const capitalOk = c.capital.discrepancies === 0;
   const capitalEvidence = `${c.capital.juntas} juntas: ${c.capital.discrepancies} whose available or current capital differs from the ledger or whose cross-check (available − current = Σ interest_paid − Σ outstanding_principal) breaks`;
   const lag = p.lag.seconds;
-  const lagOk = lag !== null && lag <= o.cutoverMaxLagSeconds;
-  const errorOk = p.errorRate.ratio === null || p.errorRate.ratio <= o.errorRateThreshold;
+  const lagOk = lag !== null && lag <= options.cutoverMaxLagSeconds;
+  const errorOk = p.errorRate.ratio === null || p.errorRate.ratio <= options.errorRateThreshold;
   const remaining = p.totals.remaining;
-  const walOk = v.slot.exists ? v.slot.retainedWalBytes <= o.maxRetainedWalBytes && v.slot.walStatus !== 'lost' : p.phase === 'cut over';
+  const walOk = v.slot.exists ? v.slot.retainedWalBytes <= options.maxRetainedWalBytes && v.slot.walStatus !== 'lost' : p.phase === 'cut over';
   const G0 = '000 production migration';
   const G1 = '001 prestamos shadow tables';
   return [
@@ -210,10 +210,10 @@ export function evaluateCriteria(d: Omit<MigrationReportData, 'criteria'>, const
       ok: c.paymentTotals.percent === 100 && c.statusConsistency.percent === 100 && c.ledger.mismatched === 0 && c.dataMatching.percent === 100,
       evidence: `derivations (status map, interest split, loan aggregates, ledger worth) recomputed in SQL from the legacy rows: data matching ${pct(c.dataMatching.percent)}, payment totals ${pct(c.paymentTotals.percent)}, status ${pct(c.statusConsistency.percent)}, ${c.ledger.mismatched} ledger rows off`,
     },
-    { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'Query performance acceptable', ok: lagOk, evidence: `end-to-end lag ${lag === null ? 'unknown (no sync running)' : `${lag.toFixed(2)} s`} (cutover limit ${o.cutoverMaxLagSeconds} s); ${sampledMaxLag(d.samples)}` },
+    { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'Query performance acceptable', ok: lagOk, evidence: `end-to-end lag ${lag === null ? 'unknown (no sync running)' : `${lag.toFixed(2)} s`} (cutover limit ${options.cutoverMaxLagSeconds} s); ${sampledMaxLag(d.samples)}` },
     { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'No deadlocks or blocking', ok: d.deadlocks === 0, evidence: `${d.deadlocks} deadlocks in database ${d.database} since its statistics were reset (pg_stat_database; any client counts)` },
     { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'System response time normal', ok: lagOk && !p.paused.paused && !p.throttled.active, evidence: `apply ${p.paused.paused ? `paused: ${p.paused.reason}` : 'not paused'}, ${p.throttled.active ? 'throttled' : 'not throttled'}, ${p.lag.syncsRunning} sync(s) running` },
-    { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'Resource usage within limits', ok: walOk, evidence: v.slot.exists ? `slot ${v.slot.name} retains ${formatBytes(v.slot.retainedWalBytes)} of WAL (limit ${formatBytes(o.maxRetainedWalBytes)}), wal_status ${v.slot.walStatus ?? '-'}` : `slot ${v.slot.name} does not exist` },
+    { guide: G0, section: 'Success criteria · 3. Performance verification', item: 'Resource usage within limits', ok: walOk, evidence: v.slot.exists ? `slot ${v.slot.name} retains ${formatBytes(v.slot.retainedWalBytes)} of WAL (limit ${formatBytes(options.maxRetainedWalBytes)}), wal_status ${v.slot.walStatus ?? '-'}` : `slot ${v.slot.name} does not exist` },
     { guide: G0, section: 'Post-migration tasks · 1. Verification', item: 'Verify capital consistency (every junta\'s current and available capital)', ok: capitalOk, evidence: `${d.juntas.total} juntas, ${d.juntas.shown.filter((j) => !j.ok).length} of the ${d.juntas.shown.length} listed below off; ${capitalEvidence}` },
     { guide: G0, section: 'Post-migration tasks · 1. Verification', item: 'Verify movement tracking (count of capital_movements)', ok: c.ledger.mismatched === 0, evidence: `${d.movements.reduce((a, m) => a + m.count, 0)} movements (${d.movements.map((m) => `${m.type} ${m.direction} ${m.count}`).join(', ') || 'none'}); every legacy row's movements add up to its worth: ${c.ledger.mismatched === 0 ? 'yes' : `no, ${c.ledger.mismatched} rows off`}` },
     { guide: G1, section: 'Post-migration verification checklist', item: 'All records migrated', ok: remaining === 0 && missing === 0, evidence: `${p.totals.migrated} of ${p.totals.total} rows migrated (${pct(p.totals.percent)}), ${remaining} remaining, ${missing} missing` },
@@ -226,7 +226,7 @@ export function evaluateCriteria(d: Omit<MigrationReportData, 'criteria'>, const
       section: 'Post-migration verification checklist',
       item: 'System functionality normal',
       ok: errorOk && d.failedRecords.count === 0 && !p.paused.paused && p.lag.syncsRunning > 0,
-      evidence: `error rate ${p.errorRate.ratio === null ? '-' : `${(p.errorRate.ratio * 100).toFixed(3)} %`} against the 1 % rollback rule (threshold ${(o.errorRateThreshold * 100).toFixed(2)} %); ${d.failedRecords.count} failed records open; ${d.repairs.total} self-repairs; ${p.lag.syncsRunning} sync(s) running`,
+      evidence: `error rate ${p.errorRate.ratio === null ? '-' : `${(p.errorRate.ratio * 100).toFixed(3)} %`} against the 1 % rollback rule (threshold ${(options.errorRateThreshold * 100).toFixed(2)} %); ${d.failedRecords.count} failed records open; ${d.repairs.total} self-repairs; ${p.lag.syncsRunning} sync(s) running`,
     },
   ];
 }

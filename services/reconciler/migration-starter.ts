@@ -37,33 +37,33 @@ export interface StartResult {
 
 export const INITIAL_LOAD_REASON = 'initial load';
 
-export async function startMigration(o: StartOptions): Promise<StartResult> {
-  const migrations = await migrate(o.databaseUrl, { logger: o.logger, lockTimeoutMs: o.lockTimeoutMs });
-  const existing = await readPipeline(o.pool);
-  if (existing && (existing.slotName !== o.slotName || existing.publication !== o.publicationName)) {
+export async function startMigration(options: StartOptions): Promise<StartResult> {
+  const migrations = await migrate(options.databaseUrl, { logger: options.logger, lockTimeoutMs: options.lockTimeoutMs });
+  const existing = await readPipeline(options.pool);
+  if (existing && (existing.slotName !== options.slotName || existing.publication !== options.publicationName)) {
     throw new Error(
       `the migration was started with slot "${existing.slotName}" and publication "${existing.publication}"; ` +
-        `this process is configured with "${o.slotName}" and "${o.publicationName}"`,
+        `this process is configured with "${options.slotName}" and "${options.publicationName}"`,
     );
   }
-  const client = await o.pool.connect();
+  const client = await options.pool.connect();
   let publication: StartResult['publication'];
   try {
-    publication = await ensurePublication(client, o.publicationName, o.lockTimeoutMs);
+    publication = await ensurePublication(client, options.publicationName, options.lockTimeoutMs);
   } finally {
     client.release();
   }
-  const slot = await ensureSlot(o.databaseUrl, o.slotName, o.slotCreationTimeoutMs ?? 60_000);
-  const snapshotRequestId = await inTransaction(o.pool, async (tx) => {
+  const slot = await ensureSlot(options.databaseUrl, options.slotName, options.slotCreationTimeoutMs ?? 60_000);
+  const snapshotRequestId = await inTransaction(options.pool, async (tx) => {
     const inserted = await tx.query(
       `INSERT INTO prestamos_cdc.pipeline (name, slot_name, publication, topic_prefix, phase, started_by, started_at)
        VALUES ('main', $1, $2, $3, 'snapshotting', $4, now()) ON CONFLICT (name) DO NOTHING RETURNING name`,
-      [o.slotName, o.publicationName, o.topicPrefix, o.requestedBy],
+      [options.slotName, options.publicationName, options.topicPrefix, options.requestedBy],
     );
     if (!inserted.rowCount) return null;
-    return createSnapshotRequest(tx, { scope: 'tables', tables: [...CAPTURED_TABLES], reason: INITIAL_LOAD_REASON, requestedBy: o.requestedBy });
+    return createSnapshotRequest(tx, { scope: 'tables', tables: [...CAPTURED_TABLES], reason: INITIAL_LOAD_REASON, requestedBy: options.requestedBy });
   });
-  const pipeline = (await readPipeline(o.pool))!;
-  o.logger.info({ slot, publication, snapshotRequestId, alreadyStarted: !snapshotRequestId }, 'migration started');
+  const pipeline = (await readPipeline(options.pool))!;
+  options.logger.info({ slot, publication, snapshotRequestId, alreadyStarted: !snapshotRequestId }, 'migration started');
   return { alreadyStarted: snapshotRequestId === null, migrations, publication, slot, snapshotRequestId, pipeline };
 }

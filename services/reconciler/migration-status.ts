@@ -32,10 +32,10 @@ export interface MigrationStatus {
   attention: string[];
 }
 
-export async function readMigrationStatus(pool: pg.Pool, o: StatusOptions): Promise<MigrationStatus> {
-  const p = await progress({ pool, sampler: new RateSampler(), errorRateThreshold: o.errorRateThreshold });
+export async function readMigrationStatus(pool: pg.Pool, options: StatusOptions): Promise<MigrationStatus> {
+  const p = await progress({ pool, sampler: new RateSampler(), errorRateThreshold: options.errorRateThreshold });
   const pipeline = p.pipeline ? await readPipeline(pool) : null;
-  const slotName = pipeline?.slotName ?? o.slotName;
+  const slotName = pipeline?.slotName ?? options.slotName;
   const slot = { name: slotName, ...(await slotStatus(pool, slotName)) };
   const latest = await readLatestVerification(pool);
   const now = Date.now();
@@ -54,7 +54,7 @@ export async function readMigrationStatus(pool: pg.Pool, o: StatusOptions): Prom
       }
     : null;
   const repairs = await readRepairs(pool);
-  return { at: new Date(now).toISOString(), progress: p, slot, verification, repairs, attention: attentionOf(p, slot, verification, o) };
+  return { at: new Date(now).toISOString(), progress: p, slot, verification, repairs, attention: attentionOf(p, slot, verification, options) };
 }
 
 async function readRepairs(pool: pg.Pool): Promise<MigrationStatus['repairs']> {
@@ -68,22 +68,22 @@ async function readRepairs(pool: pg.Pool): Promise<MigrationStatus['repairs']> {
 }
 
 /** The rule of "needs attention" (pure). */
-export function attentionOf(p: ProgressReport, slot: MigrationStatus['slot'], v: MigrationStatus['verification'], o: StatusOptions): string[] {
+export function attentionOf(p: ProgressReport, slot: MigrationStatus['slot'], v: MigrationStatus['verification'], options: StatusOptions): string[] {
   const out: string[] = [];
   if (p.phase === 'not started') return ['the migration has not started (POST /prestamos/migration/start)'];
   if (p.paused.paused) out.push(`the apply is paused: ${p.paused.reason ?? 'no reason given'}`);
   if (p.lag.syncsRunning === 0) out.push('no sync is running');
-  if (p.lag.seconds !== null && p.lag.seconds > o.maxLagSeconds) out.push(`end-to-end lag ${p.lag.seconds.toFixed(1)} s is above ${o.maxLagSeconds} s`);
-  if (p.errorRate.ratio !== null && p.errorRate.ratio > o.errorRateThreshold) out.push(`error rate ${(p.errorRate.ratio * 100).toFixed(2)} % is above the ${(o.errorRateThreshold * 100).toFixed(2)} % rollback threshold`);
+  if (p.lag.seconds !== null && p.lag.seconds > options.maxLagSeconds) out.push(`end-to-end lag ${p.lag.seconds.toFixed(1)} s is above ${options.maxLagSeconds} s`);
+  if (p.errorRate.ratio !== null && p.errorRate.ratio > options.errorRateThreshold) out.push(`error rate ${(p.errorRate.ratio * 100).toFixed(2)} % is above the ${(options.errorRateThreshold * 100).toFixed(2)} % rollback threshold`);
   if (p.failedRecordsOpen > 0) out.push(`${p.failedRecordsOpen} failed record(s) open (GET /prestamos/migration/failed)`);
   if (p.pipeline) {
     if (!slot.exists) out.push(`replication slot "${slot.name}" does not exist`);
     else if (slot.walStatus === 'lost') out.push(`replication slot "${slot.name}" lost WAL it needed: re-sync required`);
-    else if (slot.retainedWalBytes > o.maxRetainedWalBytes) out.push(`replication slot "${slot.name}" retains ${formatBytes(slot.retainedWalBytes)} of WAL`);
+    else if (slot.retainedWalBytes > options.maxRetainedWalBytes) out.push(`replication slot "${slot.name}" retains ${formatBytes(slot.retainedWalBytes)} of WAL`);
   }
   if (!v) out.push('no verification result yet (is a reconciler running?)');
   else {
-    if (v.ageSeconds > 3 * o.verifyIntervalSeconds) out.push(`the last verification is ${v.ageSeconds} s old (interval ${o.verifyIntervalSeconds} s): is a reconciler running?`);
+    if (v.ageSeconds > 3 * options.verifyIntervalSeconds) out.push(`the last verification is ${v.ageSeconds} s old (interval ${options.verifyIntervalSeconds} s): is a reconciler running?`);
     if (!v.consistent) out.push(`the last verification found mismatches (data matching ${v.dataMatchingPercent} %, ${v.capitalDiscrepancies} junta(s) with a capital discrepancy)`);
     if (v.repairCandidates > 0) out.push(`${v.repairCandidates} row(s) wrong twice in a row and not repaired`);
   }

@@ -38,7 +38,7 @@ const limitParam = (max: number, dflt: number) => ({
 });
 const beforeParam = { name: 'before', in: 'query', required: false, description: 'only ids below this one (paging)', schema: { type: 'string', pattern: '^[1-9][0-9]{0,17}$' } };
 
-function op(o: {
+function op(options: {
   summary: string;
   description?: string;
   roles: ('viewer' | 'operator' | 'admin')[] | null;
@@ -49,16 +49,16 @@ function op(o: {
   tag: string;
 }): Json {
   const out: Json = {
-    tags: [o.tag],
-    summary: o.summary,
-    ...(o.description ? { description: o.description } : {}),
-    ...(o.parameters ? { parameters: o.parameters } : {}),
-    ...(o.body ? { requestBody: { required: o.bodyRequired ?? false, content: { 'application/json': { schema: o.body } } } } : {}),
-    responses: { ...o.responses, ...(o.roles ? COMMON_ERRORS : {}) },
+    tags: [options.tag],
+    summary: options.summary,
+    ...(options.description ? { description: options.description } : {}),
+    ...(options.parameters ? { parameters: options.parameters } : {}),
+    ...(options.body ? { requestBody: { required: options.bodyRequired ?? false, content: { 'application/json': { schema: options.body } } } } : {}),
+    responses: { ...options.responses, ...(options.roles ? COMMON_ERRORS : {}) },
   };
-  if (o.roles) {
+  if (options.roles) {
     out.security = [{ bearer: [] }];
-    out['x-roles'] = o.roles;
+    out['x-roles'] = options.roles;
   } else {
     out.security = [];
     out['x-roles'] = [];

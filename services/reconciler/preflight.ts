@@ -4,9 +4,8 @@
 // long transactions that would hold up slot creation, row counts, and the backup command to run first.
 // A "fail" finding blocks the migration (the command exits 1); a "warn" needs a decision; "info" is
 // for the record. Read-only.
-import type pg from 'pg';
+import type { Queryable } from '../runtime/queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
 
 export type FindingStatus = 'ok' | 'info' | 'warn' | 'fail';
 
@@ -51,10 +50,10 @@ async function setting(db: Queryable, name: string): Promise<string | null> {
   return r.rows[0]?.v ?? null;
 }
 
-export async function runPreflight(db: Queryable, o: PreflightOptions): Promise<PreflightReport> {
+export async function runPreflight(db: Queryable, options: PreflightOptions): Promise<PreflightReport> {
   const findings: Finding[] = [];
   const add = (check: string, status: FindingStatus, detail: string) => findings.push({ check, status, detail });
-  const now = o.now ?? new Date();
+  const now = options.now ?? new Date();
 
   const version = Number(await setting(db, 'server_version_num'));
   add('server version', version >= 140000 ? 'ok' : 'fail', version >= 140000 ? `PostgreSQL ${await setting(db, 'server_version')}` : `PostgreSQL ${await setting(db, 'server_version')}: 14 or later is required`);
@@ -70,13 +69,13 @@ export async function runPreflight(db: Queryable, o: PreflightOptions): Promise<
     `SELECT current_setting('max_replication_slots') AS max, (SELECT count(*) FROM pg_replication_slots)::text AS used,
             (SELECT slot_name FROM pg_replication_slots WHERE slot_name = $1) AS ours,
             (SELECT database FROM pg_replication_slots WHERE slot_name = $1) AS ours_db`,
-    [o.slotName],
+    [options.slotName],
   );
   const s = slots.rows[0]!;
   const freeSlots = Number(s.max) - Number(s.used);
   if (s.ours) {
     const here = (await db.query<{ d: string }>('SELECT current_database() AS d')).rows[0]!.d;
-    add('replication slots', s.ours_db === here ? 'ok' : 'fail', s.ours_db === here ? `slot "${o.slotName}" exists already (${s.used} of ${s.max} in use)` : `slot "${o.slotName}" belongs to database "${s.ours_db}": choose another SLOT_NAME`);
+    add('replication slots', s.ours_db === here ? 'ok' : 'fail', s.ours_db === here ? `slot "${options.slotName}" exists already (${s.used} of ${s.max} in use)` : `slot "${options.slotName}" belongs to database "${s.ours_db}": choose another SLOT_NAME`);
   } else {
     add('replication slots', freeSlots >= 1 ? 'ok' : 'fail', `${s.used} of max_replication_slots = ${s.max} in use${freeSlots >= 1 ? '' : ': none free — raise max_replication_slots (restart) or drop an unused slot'}`);
   }
@@ -117,10 +116,10 @@ export async function runPreflight(db: Queryable, o: PreflightOptions): Promise<
       WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND state <> 'idle'
         AND xact_start < now() - make_interval(secs => $1)
       ORDER BY xact_start LIMIT 20`,
-    [o.longTransactionSeconds ?? 60],
+    [options.longTransactionSeconds ?? 60],
   );
   if (longTx.rows.length === 0) {
-    add('long transactions', 'ok', `none open longer than ${o.longTransactionSeconds ?? 60} s`);
+    add('long transactions', 'ok', `none open longer than ${options.longTransactionSeconds ?? 60} s`);
   } else {
     for (const t of longTx.rows) {
       add('long transactions', 'warn', `pid ${t.pid} (${t.usename ?? '?'}, ${t.state}) in a transaction for ${t.seconds} s: ${t.query.replace(/\s+/g, ' ')} — creating the slot waits for it to end`);
@@ -133,7 +132,7 @@ export async function runPreflight(db: Queryable, o: PreflightOptions): Promise<
   );
   const cx = conns.rows[0]!;
   const freeConns = Number(cx.max) - Number(cx.reserved) - Number(cx.used);
-  const needed = o.connectionsNeeded ?? 12;
+  const needed = options.connectionsNeeded ?? 12;
   add('connections', freeConns >= needed ? 'ok' : 'warn', `${cx.used} of max_connections = ${cx.max} in use, ${freeConns} free; the pipeline needs about ${needed}`);
 
   const counts: Record<string, number | null> = {};
@@ -149,11 +148,11 @@ export async function runPreflight(db: Queryable, o: PreflightOptions): Promise<
 
   const state = await db.query<{ migrated: boolean; pub: boolean }>(
     `SELECT to_regclass('"PrestamoNew"') IS NOT NULL AS migrated, EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS pub`,
-    [o.publicationName],
+    [options.publicationName],
   );
   const st = state.rows[0]!;
   add('migration objects', 'info', st.migrated ? 'present (prestamos-cdc migrate has run)' : 'not yet created (POST /prestamos/migration/start or prestamos-cdc migrate creates them)');
-  add('publication', 'info', st.pub ? `"${o.publicationName}" exists` : `"${o.publicationName}" will be created by start`);
+  add('publication', 'info', st.pub ? `"${options.publicationName}" exists` : `"${options.publicationName}" will be created by start`);
 
   const cmd = backupCommand(now);
   add('backup', 'info', `run before starting, and check that it restores: ${cmd}`);

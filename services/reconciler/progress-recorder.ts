@@ -27,10 +27,10 @@ export class ProgressRecorder {
   private stopped = false;
   private readonly sampler = new RateSampler();
 
-  private readonly o: { pool: pg.Pool; logger: Logger; everySeconds: number; errorRateThreshold: number };
+  private readonly options: { pool: pg.Pool; logger: Logger; everySeconds: number; errorRateThreshold: number };
 
-  constructor(o: { pool: pg.Pool; logger: Logger; everySeconds: number; errorRateThreshold: number }) {
-    this.o = o;
+  constructor(options: { pool: pg.Pool; logger: Logger; everySeconds: number; errorRateThreshold: number }) {
+    this.options = options;
   }
 
   start(): void {
@@ -47,10 +47,10 @@ export class ProgressRecorder {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.record()
-        .catch((err) => this.o.logger.debug({ err: errorMessage(err) }, 'progress sample not recorded'))
+        .catch((err) => this.options.logger.debug({ err: errorMessage(err) }, 'progress sample not recorded'))
         .finally(() => {
           this.running = undefined;
-          this.schedule(this.o.everySeconds * 1000);
+          this.schedule(this.options.everySeconds * 1000);
         });
     }, delayMs);
     this.timer.unref();
@@ -58,13 +58,13 @@ export class ProgressRecorder {
 
   /** One sample now (nothing before the migration objects exist). */
   async record(): Promise<void> {
-    const exists = await this.o.pool.query<{ ok: boolean }>(`SELECT to_regclass('prestamos_cdc.progress_samples') IS NOT NULL AS ok`);
+    const exists = await this.options.pool.query<{ ok: boolean }>(`SELECT to_regclass('prestamos_cdc.progress_samples') IS NOT NULL AS ok`);
     if (!exists.rows[0]!.ok) return;
-    const p = await progress({ pool: this.o.pool, sampler: this.sampler, errorRateThreshold: this.o.errorRateThreshold });
+    const p = await progress({ pool: this.options.pool, sampler: this.sampler, errorRateThreshold: this.options.errorRateThreshold });
     const migrated = Object.fromEntries(p.tables.map((t) => [t.table, t.migrated]));
     const totals = Object.fromEntries(p.tables.map((t) => [t.table, t.total]));
-    const applied = (await readLiveState(this.o.pool)).syncs.reduce((a, s) => a + s.status.applied, 0);
-    await this.o.pool.query(
+    const applied = (await readLiveState(this.options.pool)).syncs.reduce((a, s) => a + s.status.applied, 0);
+    await this.options.pool.query(
       `WITH ins AS (INSERT INTO prestamos_cdc.progress_samples (migrated, totals, lag_seconds, events_applied) VALUES ($1::jsonb, $2::jsonb, $3, $4) RETURNING 1)
        DELETE FROM prestamos_cdc.progress_samples WHERE sampled_at < now() - make_interval(days => $5)`,
       [JSON.stringify(migrated), JSON.stringify(totals), p.lag.seconds, Math.trunc(applied), RETAIN_DAYS],

@@ -112,13 +112,13 @@ async function stateExists(pool: pg.Pool): Promise<boolean> {
   return r.rows[0]!.ok;
 }
 
-export async function progress(o: ProgressOptions): Promise<ProgressReport> {
-  const live = await readLiveState(o.pool, o.pipeline);
-  const rate = o.sampler.record(live);
+export async function progress(options: ProgressOptions): Promise<ProgressReport> {
+  const live = await readLiveState(options.pool, options.pipeline);
+  const rate = options.sampler.record(live);
   const lag = { seconds: live.lagSeconds, syncsRunning: live.syncs.length, capturesRunning: live.captures.length };
-  const errorRate = { ratio: live.errorRatio, threshold: o.errorRateThreshold };
-  if (!(await stateExists(o.pool))) {
-    const legacy = await o.pool.query(
+  const errorRate = { ratio: live.errorRatio, threshold: options.errorRateThreshold };
+  if (!(await stateExists(options.pool))) {
+    const legacy = await options.pool.query(
       `SELECT (SELECT count(*) FROM "Prestamo")::text AS p, (SELECT count(*) FROM "PagoPrestamo")::text AS g,
               (SELECT count(*) FROM "Accion")::text AS a, (SELECT count(*) FROM "Multa")::text AS m`,
     );
@@ -149,13 +149,13 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
       capturedTableAlerts: [],
     };
   }
-  const pipeline = await readPipeline(o.pool);
+  const pipeline = await readPipeline(options.pool);
   // A captured table renamed or dropped is reported, and its legacy count left out (it cannot be read)
-  const tableProblems = pipeline ? await findCapturedTableProblems(o.pool, pipeline.publication, CAPTURED_TABLES) : [];
+  const tableProblems = pipeline ? await findCapturedTableProblems(options.pool, pipeline.publication, CAPTURED_TABLES) : [];
   const problemOf = (table: string) => tableProblems.find((p) => p.table === table) ?? null;
   const legacy = (table: CapturedTable, sql: string) => (problemOf(table)?.problem === 'missing' ? 'NULL' : sql);
   const c = (
-    await o.pool.query(
+    await options.pool.query(
       `SELECT ${legacy('Prestamo', `(SELECT count(*) FROM "Prestamo")::text`)} AS p_total,
               ${legacy('Prestamo', `(SELECT count(*) FROM "Prestamo" p WHERE EXISTS (SELECT 1 FROM prestamos_cdc.rolled_back_loans r WHERE r.prestamo_id = p.id))::text`)} AS p_rb,
               (SELECT count(*) FROM "PrestamoNew")::text AS p_new,
@@ -198,7 +198,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
     row('Multa', c.m_total, c.m_new, 0),
   ];
   const requests = (
-    await o.pool.query(
+    await options.pool.query(
       `SELECT id::text, scope, tables, target_id, status, rows_emitted::text, reason, created_at::text, started_at::text, applied_at::text,
               extract(epoch FROM now() - started_at)::float8 AS running_seconds
          FROM prestamos_cdc.snapshot_requests ORDER BY id DESC LIMIT 20`,
@@ -236,7 +236,7 @@ export async function progress(o: ProgressOptions): Promise<ProgressReport> {
     etaSeconds,
     lag,
     errorRate,
-    paused: await readControl(o.pool),
+    paused: await readControl(options.pool),
     throttled: throttlingOf(live),
     failedRecordsOpen: Object.values(failed).reduce((a, b) => a + num(b), 0),
     rolledBackLoans: num(c.rolled_back),
@@ -268,22 +268,22 @@ export interface MetricsReport {
   components: { component: string; instance: string; state: unknown; lastSeen: string }[];
 }
 
-export async function migrationMetrics(o: ProgressOptions & { slotName: string }): Promise<MetricsReport> {
-  const p = await progress(o);
-  const live = await readLiveState(o.pool, o.pipeline);
+export async function migrationMetrics(options: ProgressOptions & { slotName: string }): Promise<MetricsReport> {
+  const p = await progress(options);
+  const live = await readLiveState(options.pool, options.pipeline);
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
   let failedTotal = 0;
   let database: MetricsReport['resources']['database'] = null;
   let slot: MetricsReport['slot'] = null;
   if (p.phase !== 'not started') {
-    const f = await o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records`);
+    const f = await options.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records`);
     failedTotal = num(f.rows[0]!.n);
-    const name = p.pipeline?.slotName ?? o.slotName;
-    const s = await slotStatus(o.pool, name);
+    const name = p.pipeline?.slotName ?? options.slotName;
+    const s = await slotStatus(options.pool, name);
     slot = { name, exists: s.exists, active: s.active, retainedWalBytes: s.retainedWalBytes, unconfirmedBytes: s.unconfirmedBytes, walStatus: s.walStatus };
   }
-  const d = await o.pool.query(
+  const d = await options.pool.query(
     `SELECT pg_database_size(current_database())::text AS size,
             (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database())::text AS connections,
             coalesce(pg_total_relation_size(to_regclass('"PrestamoNew"')), 0)::text AS loans,

@@ -34,19 +34,19 @@ export interface Candidate {
 const kindOf = (t: RepairTarget): (typeof REPAIR_KINDS)[number] => (t.kind === 'loan' ? 'loan' : t.table === 'Accion' ? 'share' : 'fine');
 
 export class SelfRepair {
-  private readonly o: SelfRepairOptions;
+  private readonly options: SelfRepairOptions;
   private readonly lastRepairAt = new Map<string, number>();
   private repairTimes: number[] = [];
   private readonly withheld = new Map<string, Candidate>();
 
-  constructor(o: SelfRepairOptions) {
-    this.o = o;
-    for (const kind of REPAIR_KINDS) o.deps.metrics.repairs.inc({ kind }, 0);
-    o.deps.metrics.repairCandidates.set(0);
+  constructor(options: SelfRepairOptions) {
+    this.options = options;
+    for (const kind of REPAIR_KINDS) options.deps.metrics.repairs.inc({ kind }, 0);
+    options.deps.metrics.repairCandidates.set(0);
   }
 
   get mode(): RepairPolicy['mode'] {
-    return this.o.policy.mode;
+    return this.options.policy.mode;
   }
 
   /** Wrong twice in a row, not repaired: why. */
@@ -59,7 +59,7 @@ export class SelfRepair {
     const found = new Set(findings.map((f) => f.key));
     for (const key of previous) if (!found.has(key)) this.withheld.delete(key);
     this.repairTimes = this.repairTimes.filter((t) => now - t < 3_600_000);
-    const plan = planRepairs(previous, findings, this.o.policy, { lastRepairAt: this.lastRepairAt, repairsInLastHour: this.repairTimes.length }, now);
+    const plan = planRepairs(previous, findings, this.options.policy, { lastRepairAt: this.lastRepairAt, repairsInLastHour: this.repairTimes.length }, now);
     for (const w of plan.withheld) {
       for (const f of w.findings) this.withheld.set(f.key, { key: f.key, target: w.target, reason: w.reason, since: this.withheld.get(f.key)?.since ?? new Date(now).toISOString() });
     }
@@ -68,12 +68,12 @@ export class SelfRepair {
       for (const f of repair.findings) this.withheld.delete(f.key);
       if (await this.repair(repair, now)) done.push(repair);
     }
-    this.o.deps.metrics.repairCandidates.set(this.withheld.size);
+    this.options.deps.metrics.repairCandidates.set(this.withheld.size);
     return done;
   }
 
   private async repair(r: PlannedRepair, now: number): Promise<boolean> {
-    const { pool, logger, metrics } = this.o.deps;
+    const { pool, logger, metrics } = this.options.deps;
     const requestId = `repair-${randomUUID()}`;
     const params = { target: r.target, findings: r.findings.map((f) => ({ key: f.key, ...(f.detail as Record<string, unknown>) })) };
     let outcome: string;
@@ -86,7 +86,7 @@ export class SelfRepair {
           for (const f of r.findings) this.withheld.set(f.key, { key: f.key, target: r.target, reason: 'the loan is rolled back: not re-synced by itself', since: new Date(now).toISOString() });
           return false;
         }
-        const single = await migrateSingleLoan(this.o.deps, r.target.loanId, REPAIR_ACTOR, 0);
+        const single = await migrateSingleLoan(this.options.deps, r.target.loanId, REPAIR_ACTOR, 0);
         outcome = single.status === 'applied' ? `ok: loan re-synced ${single.mode}` : `ok: loan re-sync requested (snapshot request ${single.requestId})`;
       } else {
         const req = await requestTableResync(pool, r.target.table, `self-repair: ${r.findings.length} row(s) of ${r.target.table} wrong twice in a row`, REPAIR_ACTOR);

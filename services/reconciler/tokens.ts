@@ -1,7 +1,7 @@
 // Bearer tokens: "pcdc_<id>_<secret>". Only SHA-256 of the secret is stored; a presented token is found
 // by its id and its secret compared with timingSafeEqual. Revocable.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type pg from 'pg';
+import type { Queryable } from '../runtime/queryable.ts';
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
@@ -12,7 +12,6 @@ export interface Principal {
   role: Role;
 }
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 const TOKEN = /^pcdc_(\d{1,18})_([A-Za-z0-9_-]{43})$/;
 

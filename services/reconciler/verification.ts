@@ -170,7 +170,7 @@ export interface VerifyOptions {
   limit: number;
 }
 
-export async function verify(pool: pg.Pool, o: VerifyOptions): Promise<VerifyReport> {
+export async function verify(pool: pg.Pool, options: VerifyOptions): Promise<VerifyReport> {
   const live = await readLiveState(pool);
   const report = await readOnlySnapshot(pool, async (db): Promise<Omit<VerifyReport, 'lag'>> => {
     const objects = await checkObjects(db);
@@ -178,8 +178,8 @@ export async function verify(pool: pg.Pool, o: VerifyOptions): Promise<VerifyRep
     const problems = objects.filter((x) => !x.present).map((x) => `missing ${x.name}`);
     const ready = objects.every((x) => x.present);
     const pipeline = ready ? await readPipeline(db) : null;
-    const slotName = pipeline?.slotName ?? o.slotName;
-    const publicationName = pipeline?.publication ?? o.publicationName;
+    const slotName = pipeline?.slotName ?? options.slotName;
+    const publicationName = pipeline?.publication ?? options.publicationName;
     const slot = { name: slotName, ...(await slotStatus(db, slotName)) };
     const pub = await db.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [publicationName]);
     const publication = { name: publicationName, exists: (pub.rowCount ?? 0) > 0 };
@@ -202,8 +202,8 @@ export async function verify(pool: pg.Pool, o: VerifyOptions): Promise<VerifyRep
                 (SELECT count(*) FROM prestamos_cdc.rolled_back_loans)::text AS rolled_back`,
       )
     ).rows[0]!;
-    const missing = { loans: await idList(db, MISSING_LOANS, o.limit), payments: await idList(db, MISSING_PAYMENTS, o.limit) };
-    const extra = { loans: await idList(db, EXTRA_LOANS, o.limit), payments: await idList(db, EXTRA_PAYMENTS, o.limit) };
+    const missing = { loans: await idList(db, MISSING_LOANS, options.limit), payments: await idList(db, MISSING_PAYMENTS, options.limit) };
+    const extra = { loans: await idList(db, EXTRA_LOANS, options.limit), payments: await idList(db, EXTRA_PAYMENTS, options.limit) };
     if (missing.loans.count) problems.push(`${missing.loans.count} loans missing from "PrestamoNew"`);
     if (missing.payments.count) problems.push(`${missing.payments.count} payments missing from "PagoPrestamoNew"`);
     if (extra.loans.count) problems.push(`${extra.loans.count} loans in "PrestamoNew" that the legacy tables do not have`);
@@ -456,15 +456,15 @@ export function summary(total: number, mismatched: number, inFlight: number): Ch
 
 const TOTAL_FIELDS = ['total_paid', 'principal_paid', 'interest_paid', 'payments_count', 'outstanding_principal', 'last_payment_at'];
 
-export async function consistency(pool: pg.Pool, o: ConsistencyOptions): Promise<ConsistencyReport> {
-  const report = await readOnlySnapshot(pool, (db) => consistencyIn(db, WHOLE_DATABASE, o));
-  if (o.metrics) setConsistencyMetrics(o.metrics, report);
+export async function consistency(pool: pg.Pool, options: ConsistencyOptions): Promise<ConsistencyReport> {
+  const report = await readOnlySnapshot(pool, (db) => consistencyIn(db, WHOLE_DATABASE, options));
+  if (options.metrics) setConsistencyMetrics(options.metrics, report);
   return report;
 }
 
 /** The consistency of the juntas of one range of junta ids, in one snapshot (the background verification's unit). */
-export async function consistencyOfRange(pool: pg.Pool, range: JuntaRange, o: ConsistencyOptions): Promise<ConsistencyReport> {
-  return readOnlySnapshot(pool, (db) => consistencyIn(db, rangeScope(range), o));
+export async function consistencyOfRange(pool: pg.Pool, range: JuntaRange, options: ConsistencyOptions): Promise<ConsistencyReport> {
+  return readOnlySnapshot(pool, (db) => consistencyIn(db, rangeScope(range), options));
 }
 
 /** The consistency gauges of /metrics, from a report (whole database, or merged from the slices of a cycle). */
@@ -488,8 +488,8 @@ export function consistencyRatios(report: ConsistencyReport): Record<(typeof CON
   };
 }
 
-async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions): Promise<ConsistencyReport> {
-  const keys = o.inFlightKeys ?? o.limit;
+async function consistencyIn(db: Queryable, scope: Scope, options: ConsistencyOptions): Promise<ConsistencyReport> {
+  const keys = options.inFlightKeys ?? options.limit;
   {
     const checkedAt = (await db.query<{ now: string }>('SELECT now()::text AS now')).rows[0]!.now;
 
@@ -514,7 +514,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
                 (SELECT json_object_agg(f, n) FROM (SELECT f, count(*) AS n FROM c, unnest(c.fields) f WHERE NOT in_flight GROUP BY f) y) AS by_field,
                 (SELECT coalesce(json_agg(z ORDER BY z.id), '[]') FROM (SELECT id, problem FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) z) AS first,
                 ARRAY(SELECT id FROM c WHERE in_flight ORDER BY id LIMIT $2) AS fids`,
-        [o.limit, keys, TOTAL_FIELDS],
+        [options.limit, keys, TOTAL_FIELDS],
       )
     ).rows[0]!;
 
@@ -528,7 +528,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
                 (SELECT count(*) FROM j WHERE NOT has_expected)::text AS extra,
                 (SELECT coalesce(json_agg(z ORDER BY z.id), '[]') FROM (SELECT id, problem FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) z) AS first,
                 ARRAY(SELECT id FROM c WHERE in_flight ORDER BY id LIMIT $2) AS fids`,
-        [o.limit, keys],
+        [options.limit, keys],
       )
     ).rows[0]!;
 
@@ -552,7 +552,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
         `WITH c AS MATERIALIZED (${orphansClassified(scope.newPayments('n'))})
          SELECT (SELECT count(*) FROM c WHERE NOT in_flight)::text AS n, (SELECT count(*) FROM c WHERE in_flight)::text AS f,
                 ARRAY(SELECT id FROM c WHERE NOT in_flight ORDER BY id LIMIT $1) AS ids`,
-        [o.limit],
+        [options.limit],
       )
     ).rows[0]!;
     const rel = (
@@ -569,7 +569,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
                         count(*) FILTER (WHERE mv.type = 'MULTA')::text AS multa,
                         count(*) FILTER (WHERE j.id IS NULL)::text AS unknown_junta_movements
                    FROM capital_movements mv LEFT JOIN "Junta" j ON j.id = mv.junta_id WHERE ${scope.junta('mv.junta_id')}) m`,
-        [o.limit],
+        [options.limit],
       )
     ).rows[0]!;
 
@@ -582,7 +582,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
                    (SELECT type AS "type", row_id AS "rowId", junta_id AS "juntaId", expected_worth AS "expectedWorth", ledger_worth AS "ledgerWorth"
                       FROM c WHERE NOT in_flight ORDER BY type, row_id, junta_id LIMIT $1) z) AS first,
                 ARRAY(SELECT type || ':' || row_id FROM c WHERE in_flight ORDER BY 1 LIMIT $2) AS fids`,
-        [o.limit, keys],
+        [options.limit, keys],
       )
     ).rows[0]!;
 
@@ -602,7 +602,7 @@ async function consistencyIn(db: Queryable, scope: Scope, o: ConsistencyOptions)
                       FROM d ORDER BY d.junta_id LIMIT $1) z) AS first,
                 (SELECT count(*) FROM "PrestamoNew" WHERE outstanding_principal < 0 AND ${scope.junta('junta_id')})::text AS neg,
                 ARRAY(SELECT id FROM "PrestamoNew" WHERE outstanding_principal < 0 AND ${scope.junta('junta_id')} ORDER BY id LIMIT $1) AS neg_ids`,
-        [o.limit],
+        [options.limit],
       )
     ).rows[0]!;
 

@@ -1,6 +1,7 @@
 // Configuration: one typed object, validated once at start from an environment-like record.
 // Only the CLI entry point reads process.env; everything below receives a Config.
 import { z } from 'zod';
+import { CRASH_AT_PATTERN, CRASH_POINTS, type CrashPoint } from './crash-points.ts';
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 const TOPIC_PREFIX = /^[A-Za-z0-9._-]{1,200}$/;
@@ -98,7 +99,7 @@ const envSchema = z.object({
   VERIFY_SLICE_LOANS: int(1, 1_000_000).default(5_000),
   REPAIR_MODE: z.enum(['off', 'auto']).default('off'),
   REPAIR_MAX_PER_HOUR: int(0, 100_000).default(60),
-  CRASH_AT: optional(z.string().regex(/^(capture\.after-ack-before-confirm|capture\.mid-snapshot-chunk|sync\.after-commit-before-offset-commit|sync\.mid-snapshot-chunk)(:\d{1,6})?$/, 'a crash point (see docs/OPERATIONS.md), optionally :N')),
+  CRASH_AT: optional(z.string().regex(CRASH_AT_PATTERN, `a crash point (${CRASH_POINTS.join(', ')}), optionally :N`)),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -149,7 +150,7 @@ export interface Config {
   /** self-repair of rows found wrong twice in a row */
   repair: { mode: 'off' | 'auto'; maxPerHour: number };
   /** fault injection for crash tests: the process kills itself (SIGKILL) the Nth time it reaches this point */
-  crashAt: { point: string; nth: number } | undefined;
+  crashAt: { point: CrashPoint; nth: number } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -240,7 +241,7 @@ export function loadConfig(env: Env): Config {
     pgPoolMax: e.PG_POOL_MAX,
     verify: { intervalSeconds: e.VERIFY_INTERVAL_SECONDS, loansPerPass: e.VERIFY_LOANS_PER_PASS, sliceLoans: e.VERIFY_SLICE_LOANS },
     repair: { mode: e.REPAIR_MODE, maxPerHour: e.REPAIR_MAX_PER_HOUR },
-    crashAt: e.CRASH_AT ? { point: e.CRASH_AT.split(':')[0]!, nth: Number(e.CRASH_AT.split(':')[1] ?? 1) } : undefined,
+    crashAt: e.CRASH_AT ? { point: e.CRASH_AT.split(':')[0] as CrashPoint, nth: Number(e.CRASH_AT.split(':')[1] ?? 1) } : undefined,
   };
 }
 

@@ -1,11 +1,10 @@
 // The state the processes share through the database: operator control (pause/resume and why), the
 // pipeline's run record, snapshot requests, and each running component's liveness and status.
 // Capture, sync and reconciler may run in different processes; this is how they see each other.
-import type pg from 'pg';
 import type { CapturedTable } from '../domain/change-event.ts';
 import { COMPONENT_FRESH_SECONDS, parseComponentReport, type ComponentReport, type ComponentStatusWrite, type SyncReport } from '../domain/component-status.ts';
+import type { Queryable } from './queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface ControlState {
   paused: boolean;
@@ -66,10 +65,6 @@ export async function readPipeline(db: Queryable, name = 'main'): Promise<Pipeli
   };
 }
 
-export async function setPipelinePhase(db: Queryable, phase: string, name = 'main'): Promise<void> {
-  await db.query(`UPDATE prestamos_cdc.pipeline SET phase = $2, updated_at = now() WHERE name = $1`, [name, phase]);
-}
-
 export async function reportComponent(db: Queryable, instance: string, report: ComponentStatusWrite): Promise<void> {
   await db.query(
     `INSERT INTO prestamos_cdc.components (component, instance, status, last_seen) VALUES ($1, $2, $3::jsonb, now())
@@ -99,23 +94,13 @@ export async function readSyncs(db: Queryable): Promise<SyncReport[]> {
   return (await readComponents(db)).filter((c): c is SyncReport => c.component === 'sync');
 }
 
-/** The configured source-load query's value (SOURCE_LOAD_QUERY), bounded by a statement timeout. */
-export async function measureSourceLoad(pool: pg.Pool, query: string): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL statement_timeout = 5000');
-    const r = await client.query({ text: query, rowMode: 'array' });
-    await client.query('COMMIT');
-    const v = Number((r.rows[0] as unknown[] | undefined)?.[0]);
-    if (!Number.isFinite(v)) throw new Error('SOURCE_LOAD_QUERY must return one number');
-    return v;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+/** Writes a heartbeat row through the slot (it keeps the slot advancing and measures lag); its time. */
+export async function writeHeartbeat(db: Queryable): Promise<string> {
+  const r = await db.query<{ at: string }>(
+    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`,
+  );
+  if (!r.rows[0]) throw new Error('prestamos_cdc.heartbeat has no row: the migration objects are not installed');
+  return r.rows[0].at;
 }
 
 /**
@@ -147,10 +132,7 @@ export async function appliedThrough(db: Queryable): Promise<string | null> {
  * Returns false on timeout (or when no sync runs).
  */
 export async function waitUntilApplied(db: Queryable, timeoutMs: number, intervalMs = 150): Promise<boolean> {
-  const beat = await db.query<{ at: string }>(
-    `UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1 RETURNING beat_at::text AS at`,
-  );
-  const target = beat.rows[0]?.at;
+  const target = await writeHeartbeat(db).catch(() => null);
   if (!target) return false;
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -101,13 +101,13 @@ export type Metrics = ReturnType<typeof createMetrics>;
  * topics): at 0 from the start, before the migration starts or the first message arrives. Partition 0
  * of every table topic exists whatever the partition count; the others appear at their first batch.
  */
-export function initialiseProcessSeries(m: Metrics, o: { capture: boolean; sync: boolean; slot: string; tableTopics: string[] | undefined }): void {
-  if (o.capture) {
-    for (const gauge of [m.slotRetainedWalBytes, m.slotUnconfirmedBytes, m.slotActive]) gauge.set({ slot: o.slot }, 0);
+export function initialiseProcessSeries(m: Metrics, options: { capture: boolean; sync: boolean; slot: string; tableTopics: string[] | undefined }): void {
+  if (options.capture) {
+    for (const gauge of [m.slotRetainedWalBytes, m.slotUnconfirmedBytes, m.slotActive]) gauge.set({ slot: options.slot }, 0);
     for (const table of TABLES) m.snapshotProgress.set({ table }, 0);
   }
-  if (o.sync && o.tableTopics) {
-    for (const topic of o.tableTopics) {
+  if (options.sync && options.tableTopics) {
+    for (const topic of options.tableTopics) {
       m.consumerLag.set({ topic, partition: '0' }, 0);
       m.offsetGaps.inc({ topic }, 0);
       m.gapMessagesLost.inc({ topic }, 0);

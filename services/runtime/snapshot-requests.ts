@@ -6,8 +6,8 @@
 import type pg from 'pg';
 import type { CapturedTable } from '../domain/change-event.ts';
 import { statesLeadingTo, FINAL_SNAPSHOT_STATES, type SnapshotRequestState } from '../domain/snapshot-request.ts';
+import type { Queryable } from './queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface SnapshotRequestInput {
   scope: 'tables' | 'loan';

@@ -45,7 +45,7 @@ function parseRow(table: CapturedTable, row: RawRow, unchangedToast: readonly st
 /** Validates a change or snapshot event into a PreparedChange; throws ValidationError for a poison. */
 export function prepareChange(event: Extract<ChangeEvent, { kind: 'change' | 'snapshot' }>): PreparedChange {
   const version = versionOfPosition(event.position);
-  const after = event.kind === 'change' ? event.after : event.after;
+  const after = event.after;
   const unchanged = event.kind === 'change' ? event.unchangedToast : [];
   const row = after === null ? null : parseRow(event.table, after, unchanged);
   if (row && row.id !== event.key) throw new ValidationError(`${event.table}: message key ${JSON.stringify(event.key)} differs from the row id ${JSON.stringify(row.id)}`, 'key_mismatch');

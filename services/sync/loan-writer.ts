@@ -25,15 +25,15 @@ export interface LoanRollback {
   ledgerReversals: { juntaId: string; type: string; rowId: string; direction: 'IN' | 'OUT'; amount: string }[];
 }
 
-export function createLoanWriter(o: { pool: pg.Pool; logger: Logger; metrics?: Metrics }) {
-  const applier = new Applier({ pool: o.pool, logger: o.logger, metrics: o.metrics });
+export function createLoanWriter(options: { pool: pg.Pool; logger: Logger; metrics?: Metrics }) {
+  const applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
   return {
     /**
      * Applies a read of the loan (its row and payments under one pg_snapshot) as snapshot rows, and
      * clears its rolled-back mark. Throws ValidationError when a legacy row is invalid.
      */
     async applyLoanRead(id: string, read: LoanRead): Promise<void> {
-      const lsn = (await o.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+      const lsn = (await options.pool.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
       const version = { kind: 'snapshot' as const, lsn: parseLsn(lsn), snapshot: parsePgSnapshot(read.snapshot) };
       const changes: PreparedChange[] = [
         { table: 'Prestamo', key: id, version, row: read.loan ? parseLoanRow(read.loan) : null, sourceLsn: lsn, sourceXid: null },
@@ -107,7 +107,7 @@ export function createLoanWriter(o: { pool: pg.Pool; logger: Logger; metrics?: M
         );
         // a one-loan request still waiting for this loan would migrate it again: nothing is to be migrated now
         const cancelled = await cancelLoanRequests(client, id, `cancelled: loan ${id} rolled back by ${actor}`);
-        if (cancelled.length > 0) o.logger.info({ prestamoId: id, requests: cancelled }, 'snapshot requests of a rolled-back loan cancelled');
+        if (cancelled.length > 0) options.logger.info({ prestamoId: id, requests: cancelled }, 'snapshot requests of a rolled-back loan cancelled');
         return {
           prestamoId: id,
           status: 'rolled back',
@@ -117,7 +117,7 @@ export function createLoanWriter(o: { pool: pg.Pool; logger: Logger; metrics?: M
           ledgerReversals: movements.map((m) => ({ juntaId: m.juntaId, type: m.type, rowId: m.type === 'PAGO' ? m.pagoId! : m.prestamoId!, direction: m.direction, amount: formatCents(m.amount) })),
         };
       });
-      for (const m of result.ledgerReversals) o.metrics?.ledgerMovements.inc({ type: m.type, direction: m.direction });
+      for (const m of result.ledgerReversals) options.metrics?.ledgerMovements.inc({ type: m.type, direction: m.direction });
       return result;
     },
   };

@@ -1,10 +1,9 @@
 // The consumer group's applied offsets in the database (prestamos_cdc.consumer_offsets): read for
 // every fetched batch, written in the transaction that applied the messages, moved back only when the
 // partition's offsets restarted (services/sync/offset-tracker.ts says when).
-import type pg from 'pg';
 import { NEVER_APPLIED, type AppliedOffsets } from './offset-tracker.ts';
+import type { Queryable } from '../runtime/queryable.ts';
 
-type Queryable = Pick<pg.Pool | pg.PoolClient, 'query'>;
 
 export interface OffsetUpdate {
   group: string;

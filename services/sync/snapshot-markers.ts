@@ -25,10 +25,10 @@ export const CHUNK_VISIBILITY_WAIT_MS = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SnapshotMarkers {
-  private readonly o: { applier: Applier; logger: Logger; instance: string; isStopping: () => boolean };
+  private readonly options: { applier: Applier; logger: Logger; instance: string; isStopping: () => boolean };
 
   constructor(options: { applier: Applier; logger: Logger; instance: string; isStopping: () => boolean }) {
-    this.o = options;
+    this.options = options;
   }
 
   /** A chunk's marker of one partition, in the transaction that records its offset. */
@@ -36,7 +36,7 @@ export class SnapshotMarkers {
     const chunkId = e.position.chunkId;
     const requestId = await this.waitForRequestOfChunk(client, chunkId);
     if (requestId === null) {
-      this.o.logger.warn({ chunkId, waitedMs: CHUNK_VISIBILITY_WAIT_MS }, 'marker of an unknown snapshot chunk ignored');
+      this.options.logger.warn({ chunkId, waitedMs: CHUNK_VISIBILITY_WAIT_MS }, 'marker of an unknown snapshot chunk ignored');
       return;
     }
     const inserted = await client.query(
@@ -60,7 +60,7 @@ export class SnapshotMarkers {
   async resyncTable(client: store.Client, table: CapturedTable, reason: string): Promise<void> {
     // serialise gap handling: one waiting re-sync per table
     await client.query(`SELECT pg_advisory_xact_lock(hashtext('prestamos_cdc.resync.' || $1))`, [table]);
-    const { id } = await requestTableResync(client, table, reason, `sync ${this.o.instance}`);
+    const { id } = await requestTableResync(client, table, reason, `sync ${this.options.instance}`);
     // Chunks of this table whose markers may have been among the lost messages would never
     // complete (and would hold the snapshot back): the re-sync covers their rows.
     const superseded = await client.query<{ request_id: string }>(
@@ -69,7 +69,7 @@ export class SnapshotMarkers {
       [table, id],
     );
     if (!superseded.rowCount) return;
-    this.o.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
+    this.options.logger.warn({ table, chunks: superseded.rowCount, resync: id }, 'unapplied snapshot chunks superseded by the table re-sync');
     // a request whose last unapplied chunks these were is complete now (its markers will not come)
     await completeRequestsIfApplied(client, [...new Set(superseded.rows.map((x) => x.request_id))]);
   }
@@ -83,7 +83,7 @@ export class SnapshotMarkers {
     for (let pauseMs = 2; ; pauseMs = Math.min(200, pauseMs * 2)) {
       const id = await lockRequestOfChunk(client, chunkId);
       if (id !== null) return id;
-      if (Date.now() >= deadline || this.o.isStopping()) return null;
+      if (Date.now() >= deadline || this.options.isStopping()) return null;
       await sleep(pauseMs);
     }
   }
@@ -107,10 +107,10 @@ export class SnapshotMarkers {
     }
     if (absent.length === 0) return;
     const version = versionOfPosition(e.position);
-    const outcome = await this.o.applier.applyChanges(
+    const outcome = await this.options.applier.applyChanges(
       client,
       absent.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: null }) as PreparedChange),
     );
-    if (outcome.applied > 0) this.o.logger.info({ table: e.table, removed: outcome.applied, chunkId: e.position.chunkId }, 'rows absent from a snapshot chunk removed');
+    if (outcome.applied > 0) this.options.logger.info({ table: e.table, removed: outcome.applied, chunkId: e.position.chunkId }, 'rows absent from a snapshot chunk removed');
   }
 }

@@ -14,7 +14,7 @@ import type { SyncStatus } from '../domain/component-status.ts';
 import { readControl, setPaused, reportComponent, removeComponent } from '../runtime/control-plane.ts';
 import { createSnapshotRequest } from '../runtime/snapshot-requests.ts';
 import { SnapshotMarkers } from './snapshot-markers.ts';
-import type { SourceLoadSampler } from '../runtime/source-load.ts';
+import type { SourceLoadSampler } from '../../connectors/postgres/source-load.ts';
 import { decideThrottle, describeThrottle, throttleMetricLabel } from '../domain/throttle.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
@@ -82,7 +82,7 @@ class ApplyStepError extends Error {
 }
 
 export class SyncService {
-  private readonly o: SyncServiceOptions;
+  private readonly options: SyncServiceOptions;
   private readonly applier: Applier;
   private readonly markers: SnapshotMarkers;
   private readonly errorWindow: ErrorRateWindow;
@@ -122,7 +122,7 @@ export class SyncService {
   };
 
   constructor(options: SyncServiceOptions) {
-    this.o = options;
+    this.options = options;
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.markers = new SnapshotMarkers({ applier: this.applier, logger: options.logger, instance: options.instance, isStopping: () => this.stopping });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
@@ -149,7 +149,7 @@ export class SyncService {
 
   /** The oldest of the newest heartbeats applied on the partitions this sync owns (null: not all seen). */
   private heartbeatHorizon(): number | null {
-    const assigned = this.o.source.assignment();
+    const assigned = this.options.source.assignment();
     if (assigned === null) return this.heartbeats.size ? Math.min(...this.heartbeats.values()) : null;
     if (assigned.size === 0) return null;
     let min = Infinity;
@@ -165,11 +165,11 @@ export class SyncService {
     await this.controlTick();
     this.controlTimer = setInterval(() => void this.controlTick(), 1000);
     this.status.state = this.controlPaused ? 'paused' : 'running';
-    this.o.metrics.componentUp.set({ component: 'sync' }, 1);
-    this.running = this.o.source.run((batch) => this.guardedBatch(batch)).catch((err) => {
+    this.options.metrics.componentUp.set({ component: 'sync' }, 1);
+    this.running = this.options.source.run((batch) => this.guardedBatch(batch)).catch((err) => {
       this.status.state = 'failed';
       this.status.lastError = errorMessage(err);
-      this.o.logger.error({ err }, 'sync stopped on an error');
+      this.options.logger.error({ err }, 'sync stopped on an error');
     });
   }
 
@@ -177,14 +177,14 @@ export class SyncService {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.controlTimer) clearInterval(this.controlTimer);
-    await this.o.source.stop();
+    await this.options.source.stop();
     await this.running;
     // a source may hand over one more batch while it leaves its group: it is refused, and the one
     // being applied finishes
     await this.inflightBatch?.catch(() => undefined);
     this.status.state = 'stopped';
-    this.o.metrics.componentUp.set({ component: 'sync' }, 0);
-    await removeComponent(this.o.pool, 'sync', this.o.instance).catch(() => undefined);
+    this.options.metrics.componentUp.set({ component: 'sync' }, 0);
+    await removeComponent(this.options.pool, 'sync', this.options.instance).catch(() => undefined);
   }
 
   // ---- lag ---------------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ export class SyncService {
    */
   private currentLagSeconds(): number {
     const horizon = this.heartbeatHorizon();
-    const overdue = horizon === null ? 0 : Date.now() - horizon - 2 * this.o.config.heartbeatIntervalMs;
+    const overdue = horizon === null ? 0 : Date.now() - horizon - 2 * this.options.config.heartbeatIntervalMs;
     return Math.max(this.lastEventLagMs, overdue, 0) / 1000;
   }
 
@@ -206,7 +206,7 @@ export class SyncService {
     try {
       await this.pauseWrite;
       const pausesBefore = this.pausesDecided;
-      const control = await readControl(this.o.pool);
+      const control = await readControl(this.options.pool);
       // a pause decided here while the row was being read is newer than what the read saw
       if (this.pausesDecided === pausesBefore && control.paused !== this.controlPaused) {
         this.controlPaused = control.paused;
@@ -214,41 +214,41 @@ export class SyncService {
           this.errorWindow.reset();
           this.attempts.clear();
         }
-        this.o.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
+        this.options.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
       }
       if (this.pausesDecided === pausesBefore) {
         this.status.paused = control.paused;
         this.status.pausedReason = control.paused ? control.reason : null;
       }
-      if (this.o.sourceLoad) {
-        const load = await this.o.sourceLoad.current();
-        const reason = decideThrottle({ sourceLoad: load }, { sourceLoadThreshold: this.o.config.throttle.sourceLoadThreshold });
+      if (this.options.sourceLoad) {
+        const load = await this.options.sourceLoad.current();
+        const reason = decideThrottle({ sourceLoad: load }, { sourceLoadThreshold: this.options.config.throttle.sourceLoadThreshold });
         const throttled = reason !== null;
-        if (throttled !== this.loadThrottled) this.o.logger.warn({ load, threshold: this.o.config.throttle.sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
+        if (throttled !== this.loadThrottled) this.options.logger.warn({ load, threshold: this.options.config.throttle.sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
         this.loadThrottled = throttled;
         this.status.throttled = throttled;
         this.status.throttleReason = reason ? describeThrottle(reason) : null;
-        this.o.metrics.throttled.set({ reason: 'source_load' }, throttleMetricLabel('apply', reason) === 'source_load' ? 1 : 0);
+        this.options.metrics.throttled.set({ reason: 'source_load' }, throttleMetricLabel('apply', reason) === 'source_load' ? 1 : 0);
       }
       const hold = this.controlPaused || this.loadThrottled;
-      if (hold && !this.sourcePaused) this.o.source.pause();
-      if (!hold && this.sourcePaused) this.o.source.resume();
+      if (hold && !this.sourcePaused) this.options.source.pause();
+      if (!hold && this.sourcePaused) this.options.source.resume();
       this.sourcePaused = hold;
       if (this.status.state === 'running' || this.status.state === 'paused') this.status.state = this.controlPaused ? 'paused' : 'running';
-      this.o.metrics.paused.set(this.controlPaused ? 1 : 0);
-      this.o.metrics.endToEndLagCurrent.set(this.currentLagSeconds());
-      this.o.metrics.errorRate.set(this.errorWindow.totals().ratio);
+      this.options.metrics.paused.set(this.controlPaused ? 1 : 0);
+      this.options.metrics.endToEndLagCurrent.set(this.currentLagSeconds());
+      this.options.metrics.errorRate.set(this.errorWindow.totals().ratio);
       this.status.errorRatio = this.errorWindow.totals().ratio;
       if (Date.now() - this.lastFailedCount >= 5000) {
         this.lastFailedCount = Date.now();
-        const open = await this.o.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
-        this.o.metrics.failedRecordsOpen.set(Number(open.rows[0]!.n));
+        const open = await this.options.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
+        this.options.metrics.failedRecordsOpen.set(Number(open.rows[0]!.n));
       }
-      await reportComponent(this.o.pool, this.o.instance, { component: 'sync', status: this.getStatus() });
+      await reportComponent(this.options.pool, this.options.instance, { component: 'sync', status: this.getStatus() });
     } catch (err) {
       // before the migration objects exist (42P01) there is nothing to check yet
       const missing = (err as { code?: string }).code === '42P01';
-      this.o.logger[missing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'sync control check failed');
+      this.options.logger[missing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'sync control check failed');
     }
   }
 
@@ -298,11 +298,11 @@ export class SyncService {
     const previous = this.attempts.get(tp);
     const attempt = previous && previous.position === position ? previous.count + 1 : 1;
     this.attempts.set(tp, { position, count: attempt });
-    this.o.metrics.applyAttemptsFailed.inc({ step });
+    this.options.metrics.applyAttemptsFailed.inc({ step });
     const where = `${batch.topic}[${batch.partition}] at ${batch.messages[0]?.origin ? 'offset ' : 'position '}${position}`;
-    const max = this.o.config.maxApplyAttempts;
+    const max = this.options.config.maxApplyAttempts;
     this.status.lastError = `${step} failed on ${where} (attempt ${attempt} of ${max}): ${errorMessage(cause)}`;
-    this.o.logger.error({ step, topic: batch.topic, partition: batch.partition, position, attempt, maxAttempts: max, err: errorMessage(cause) }, 'apply step failed; the batch is retried');
+    this.options.logger.error({ step, topic: batch.topic, partition: batch.partition, position, attempt, maxAttempts: max, err: errorMessage(cause) }, 'apply step failed; the batch is retried');
     if (attempt >= max) {
       this.pauseApply(`apply stuck: ${step} failed ${attempt} times on ${where}: ${errorMessage(cause)}`.slice(0, 2000), 'apply paused: a step keeps failing on the same batch');
       this.attempts.delete(tp);
@@ -318,22 +318,22 @@ export class SyncService {
     if (this.controlPaused) return;
     this.controlPaused = true;
     this.pausesDecided++;
-    this.o.source.pause();
+    this.options.source.pause();
     this.sourcePaused = true;
     this.status.paused = true;
     this.status.pausedReason = reason;
-    this.o.metrics.paused.set(1);
-    this.o.logger.error({ reason }, logMessage);
+    this.options.metrics.paused.set(1);
+    this.options.logger.error({ reason }, logMessage);
     // the control loop waits for this write before it reads the control row again: a read that began
     // before it would otherwise see "not paused" and lift the pause just made
-    this.pauseWrite = setPaused(this.o.pool, true, reason, `sync ${this.o.instance}`).catch((err) => this.o.logger.error({ err }, 'could not record the pause'));
+    this.pauseWrite = setPaused(this.options.pool, true, reason, `sync ${this.options.instance}`).catch((err) => this.options.logger.error({ err }, 'could not record the pause'));
   }
 
   async handleBatch(batch: IncomingBatch): Promise<void> {
     let items: Item[] = [];
     for (const message of batch.messages) items.push(await this.decode(message));
-    if (this.o.groupId !== null && items.length > 0) {
-      const applied = await readAppliedOffsets(this.o.pool, this.o.groupId, batch.topic, batch.partition);
+    if (this.options.groupId !== null && items.length > 0) {
+      const applied = await readAppliedOffsets(this.options.pool, this.options.groupId, batch.topic, batch.partition);
       const plan = planBatch(applied, items.map(trackedOf));
       if (plan.restart) {
         await this.handleRestart(batch, plan.restart);
@@ -379,7 +379,7 @@ export class SyncService {
         if (canStopInside && this.controlPaused) return;
       } else {
         rows.push(item);
-        if (rows.length >= this.o.config.applyBatchSize) {
+        if (rows.length >= this.options.config.applyBatchSize) {
           if (!(await flush())) return;
           await batch.heartbeat?.();
         }
@@ -389,7 +389,7 @@ export class SyncService {
     if (!(await flush())) return;
     if (batch.highWatermark !== undefined && messages.length > 0) {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
-      this.o.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
+      this.options.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     }
   }
 
@@ -398,24 +398,24 @@ export class SyncService {
    * re-synced — once the record, read again under its lock, confirms that nobody applied them meanwhile.
    */
   private async handleGap(batch: IncomingBatch, gap: OffsetGap): Promise<void> {
-    const table = this.o.topicTables.get(batch.topic);
+    const table = this.options.topicTables.get(batch.topic);
     await this.applier.transaction(async (client) => {
-      const now = await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
+      const now = await readAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, true);
       const open = remainingGap(gap, now);
       if (!open) {
-        this.o.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
+        this.options.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
         return;
       }
       const lost = open.toOffset - open.fromOffset + 1n;
       const range = { fromOffset: open.fromOffset.toString(), toOffset: open.toOffset.toString() };
-      this.o.metrics.offsetGaps.inc({ topic: batch.topic });
-      this.o.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
+      this.options.metrics.offsetGaps.inc({ topic: batch.topic });
+      this.options.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
       this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...range, newGroup: open.newGroup, at: new Date().toISOString() });
       if (this.status.gaps.length > 20) this.status.gaps.shift();
       const why = open.newGroup
-        ? `the consumer group ${this.o.groupId} never applied from this partition, whose oldest messages retention removed`
+        ? `the consumer group ${this.options.groupId} never applied from this partition, whose oldest messages retention removed`
         : 'messages were removed from Kafka before any member of the group applied them';
-      this.o.logger.error(
+      this.options.logger.error(
         { topic: batch.topic, partition: batch.partition, ...range, lostMessages: lost.toString(), newGroup: open.newGroup, resync: table ?? null },
         `offset gap: ${why}; re-syncing the table by snapshot`,
       );
@@ -429,17 +429,17 @@ export class SyncService {
    * re-synced (what the old topic held unapplied is gone).
    */
   private async handleRestart(batch: IncomingBatch, restart: OffsetRestart): Promise<void> {
-    const table = this.o.topicTables.get(batch.topic);
-    this.o.metrics.offsetRestarts.inc({ topic: batch.topic });
+    const table = this.options.topicTables.get(batch.topic);
+    this.options.metrics.offsetRestarts.inc({ topic: batch.topic });
     this.status.offsetRestarts.push({ topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, at: new Date().toISOString() });
     if (this.status.offsetRestarts.length > 20) this.status.offsetRestarts.shift();
-    this.o.logger.error(
+    this.options.logger.error(
       { topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, resync: table ?? null },
       'offsets restarted below those the group applied: the topic was recreated or the broker lost data; applying it from here and re-syncing the table by snapshot',
     );
     await this.applier.transaction(async (client) => {
-      await readAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, true);
-      await restartAppliedOffsets(client, this.o.groupId!, batch.topic, batch.partition, restart.restartAt);
+      await readAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, true);
+      await restartAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, restart.restartAt);
       if (table) await this.markers.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
     });
   }
@@ -449,7 +449,7 @@ export class SyncService {
     // says which table and row it was (and carries the event when the message had no bytes: inline).
     let event: ChangeEvent | null = null;
     try {
-      event = message.event ?? (await this.o.decoder!.decode(message));
+      event = message.event ?? (await this.options.decoder!.decode(message));
       const prepared = event.kind === 'change' || event.kind === 'snapshot' ? prepareChange(event) : null;
       return { message, event, prepared, poison: null };
     } catch (err) {
@@ -459,13 +459,13 @@ export class SyncService {
   }
 
   private offsetUpdate(batch: IncomingBatch, items: Item[]): OffsetUpdate[] {
-    if (this.o.groupId === null || items.length === 0 || !items[0]!.message.origin) return [];
+    if (this.options.groupId === null || items.length === 0 || !items[0]!.message.origin) return [];
     let heartbeatAt: string | null = null;
     for (const i of items) {
       if (i.event?.kind === 'heartbeat' && (heartbeatAt === null || i.event.position.commitTime > heartbeatAt)) heartbeatAt = i.event.position.commitTime;
     }
     const through = appliedThrough(items.map(trackedOf));
-    return [{ group: this.o.groupId, topic: batch.topic, partition: batch.partition, nextOffset: through.nextOffset.toString(), appliedLsn: through.appliedLsn, heartbeatAt }];
+    return [{ group: this.options.groupId, topic: batch.topic, partition: batch.partition, nextOffset: through.nextOffset.toString(), appliedLsn: through.appliedLsn, heartbeatAt }];
   }
 
   private failedRecord(item: Item, error: string, code: string): FailedRecordInput {
@@ -500,7 +500,7 @@ export class SyncService {
     const record = async (client: store.Client) => {
       await store.insertFailedRecords(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)));
       for (const id of new Set(outcome.loansToResync)) {
-        await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.o.instance}` });
+        await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.options.instance}` });
       }
       await saveAppliedOffsets(client, this.offsetUpdate(batch, items));
     };
@@ -515,7 +515,7 @@ export class SyncService {
       if (isTransientDbError(err) || err instanceof ApplyStepError) throw err;
       // A message the database refuses (not a transient error): find it by applying one at a time, in
       // stream order, judging the error rate after each.
-      this.o.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
+      this.options.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
       const isolated: { item: Item; error: string; code: string }[] = [];
       const counted: boolean[] = [];
       outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] };
@@ -546,16 +546,16 @@ export class SyncService {
       failed = [...failed, ...isolated];
       await this.transactionStep('rows', record);
     }
-    if (items.some((i) => i.event?.kind === 'snapshot')) (this.o.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
+    if (items.some((i) => i.event?.kind === 'snapshot')) (this.options.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
-      this.o.metrics.applyErrors.inc({ reason: f.code });
-      this.o.metrics.deadLetters.inc();
-      this.o.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
+      this.options.metrics.applyErrors.inc({ reason: f.code });
+      this.options.metrics.deadLetters.inc();
+      this.options.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
     }
     if (items.length < all.length) this.pauseApply(this.errorWindow.breach() ?? 'error rate above the threshold', 'apply paused: error rate above the rollback threshold of the operators\' guide');
-    this.o.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-    this.o.metrics.applyBatchSize.observe(items.length);
+    this.options.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.options.metrics.applyBatchSize.observe(items.length);
     return items.length;
   }
 
@@ -567,9 +567,9 @@ export class SyncService {
   }
 
   private async sendDeadLetters(failed: { item: Item; error: string; code: string }[]): Promise<void> {
-    if (failed.length === 0 || !this.o.deadLetter) return;
+    if (failed.length === 0 || !this.options.deadLetter) return;
     try {
-      await this.o.deadLetter.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
+      await this.options.deadLetter.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
     } catch (err) {
       throw new ApplyStepError('dead_letter', err);
     }
@@ -594,13 +594,13 @@ export class SyncService {
       if (e.kind === 'heartbeat') {
         this.heartbeats.set(tp, Math.max(this.heartbeats.get(tp) ?? 0, Date.parse(e.position.commitTime)));
         this.lastEventLagMs = Math.max(0, now - Date.parse(e.position.commitTime));
-        this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
+        this.options.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
         continue;
       }
-      if ('table' in e) this.o.metrics.eventsApplied.inc({ table: e.table, op: opOf(e) });
+      if ('table' in e) this.options.metrics.eventsApplied.inc({ table: e.table, op: opOf(e) });
       if (e.kind === 'change') {
         this.lastEventLagMs = Math.max(0, now - Date.parse(sourceTimeOf(e)));
-        this.o.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
+        this.options.metrics.endToEndLag.observe(this.lastEventLagMs / 1000);
       }
     }
     this.status.applied += processedOk;
@@ -623,16 +623,16 @@ export class SyncService {
       let after: string | null = null;
       for (;;) {
         const done = await this.transactionStep('truncate', async (client) => {
-          const keys = await this.applier.liveKeys(client, e.table, after, this.o.config.applyBatchSize);
+          const keys = await this.applier.liveKeys(client, e.table, after, this.options.config.applyBatchSize);
           const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
           await this.applier.applyChanges(client, deletes);
           after = keys[keys.length - 1] ?? after;
-          if (keys.length < this.o.config.applyBatchSize) await saveAppliedOffsets(client, offsets);
-          return keys.length < this.o.config.applyBatchSize;
+          if (keys.length < this.options.config.applyBatchSize) await saveAppliedOffsets(client, offsets);
+          return keys.length < this.options.config.applyBatchSize;
         });
         if (done) break;
       }
-      this.o.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
+      this.options.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
     } else if (e.kind === 'chunk-end') {
       await this.transactionStep('snapshot_marker', async (client) => {
         await this.markers.applyChunkEnd(client, batch, e);

@@ -1,7 +1,7 @@
 // Deterministic legacy data: juntas, loans, payments, shares (Accion) and fines (Multa) generated from a
 // seed, so that the same request always creates the same rows. Used by POST /prestamos/test/create-data,
 // the demo, the benchmarks and the tests. Money is built from integer cents: never a float.
-import type pg from 'pg';
+import type { Queryable } from '../runtime/queryable.ts';
 
 /** sfc32: small, fast, good enough for test data, identical on every platform. */
 export class Prng {
@@ -206,7 +206,6 @@ export function generateLegacyData(options: GenerateOptions): LegacyData {
   return data;
 }
 
-type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, 'query'>;
 
 const CHUNK = 5000;
 

@@ -5,7 +5,7 @@
 import { expect } from 'vitest';
 import type pg from 'pg';
 import { loadConfig, type Config } from '../../services/runtime/config.ts';
-import { appliedThrough, waitUntilApplied } from '../../services/runtime/control-plane.ts';
+import { appliedThrough, waitUntilApplied, writeHeartbeat } from '../../services/runtime/control-plane.ts';
 import { silentLogger, createLogger, type Logger } from '../../services/runtime/logger.ts';
 import { startProcess, type RunningProcess } from '../../services/orchestrator/process-runner.ts';
 import { startMigration } from '../../services/reconciler/migration-starter.ts';
@@ -112,7 +112,7 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Pro
   await waitFor(
     `the slot to confirm ${target.rows[0]!.lsn}`,
     async () => {
-      await db.query(`UPDATE prestamos_cdc.heartbeat SET seq = seq + 1, beat_at = clock_timestamp() WHERE id = 1`);
+      await writeHeartbeat(db);
       const r = await db.query<{ ok: boolean }>(
         `SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = current_database()`,
         [target.rows[0]!.lsn],

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { SourceLoadSampler } from '../../../services/runtime/source-load.ts';
+import { SourceLoadSampler } from '../../../connectors/postgres/source-load.ts';
 import { createMetrics } from '../../../services/runtime/metrics.ts';
 import { createLogger } from '../../../services/runtime/logger.ts';
 
