@@ -234,7 +234,9 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
       throw new Error(`${err.message}\n--- sync ---\n${s.sync.output().slice(-6000)}\n--- capture ---\n${s.capture.output().slice(-3000)}`);
     });
     await expectConsistent(db);
-    expect(await metricValue(s.capture.url, 'prestamos_cdc_replication_slot_unconfirmed_bytes')).toBeLessThan(5_000_000);
+    // and the slot lets the WAL go again: what it still holds unconfirmed falls back (the gauge is sampled
+    // every 5 s, and the shared server's other databases keep writing WAL the slot confirms as it idles)
+    await waitFor('the slot to confirm the WAL it retained', async () => (await metricValue(s.capture.url, 'prestamos_cdc_replication_slot_unconfirmed_bytes')) < 5_000_000, 60_000);
   });
 
   it('rides out the broker killed with SIGKILL and restarted on the same data directory, with nothing lost', { timeout: 360_000 }, async () => {
