@@ -135,7 +135,16 @@ export class Snapshotter {
     while (!this.stopped) {
       const req = await nextSnapshotRequest(this.pool, { loansOnly: true });
       if (!req) return;
-      await this.process(req);
+      try {
+        await this.process(req);
+        this.failures.delete(req.id);
+      } catch (err) {
+        if (this.stopped) throw err;
+        // the loan's failure is the loan request's, not the table snapshot's: counted against it, and
+        // the table goes on (the loan is tried again at the next chunk, until it is served or failed)
+        await this.attemptFailed(req, err);
+        return;
+      }
     }
   }
 

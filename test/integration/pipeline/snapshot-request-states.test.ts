@@ -72,6 +72,52 @@ describe('snapshot request states', () => {
     proc = undefined;
   });
 
+  it('a loan request refused between the chunks of a table snapshot fails alone: the table snapshot goes on', { timeout: 180_000 }, async () => {
+    // a second database, a first load of hundreds of small chunks
+    const big = await createTestDatabase('legacy');
+    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
+    let running: RunningProcess | undefined;
+    try {
+      const bigData = generateLegacyData({ seed: 48, juntas: 4, loansPerJunta: 40, largeNotesShare: 0 });
+      await insertLegacyData(bigPool, bigData);
+      const refusedLoan = [...bigData.prestamos].map((l) => l.id).sort()[0]!;
+      const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '4', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
+      running = await startTestProcess(big, { config });
+      await startMigrationFor(big, config);
+      const table = await waitFor('the first load to be under way', async () => {
+        const r = await bigPool.query<{ id: string }>(
+          `SELECT r.id::text FROM prestamos_cdc.snapshot_requests r
+            WHERE r.scope = 'tables' AND r.status = 'running' AND (SELECT count(*) FROM prestamos_cdc.snapshot_chunks c WHERE c.request_id = r.id) >= 2`,
+        );
+        return r.rows[0]?.id;
+      }, 60_000);
+      await bigPool.query(`
+        CREATE FUNCTION refuse_loan_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.scope = 'loan') THEN
+            RAISE EXCEPTION 'loan chunk refused';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_loan_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_loan_chunk();`);
+      const loanRequest = await createSnapshotRequest(bigPool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: refusedLoan, reason: 'test', requestedBy: 'test' });
+      await waitFor('the table snapshot to be applied', async () => {
+        const r = await bigPool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [table]);
+        if (r.rows[0]!.status === 'failed') throw new Error('the table snapshot failed');
+        return r.rows[0]!.status === 'applied';
+      }, 150_000);
+      const failed = await waitFor('the loan request to fail', async () => {
+        const r = await bigPool.query<{ status: string; error: string | null }>(`SELECT status, error FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [loanRequest]);
+        return r.rows[0]!.status === 'failed' ? r.rows[0]! : false;
+      }, 60_000);
+      expect(failed.error).toContain('loan chunk refused');
+    } finally {
+      await running?.stop();
+      await bigPool.end();
+      await big.drop();
+    }
+  });
+
   it('a one-loan request still waiting when its loan is rolled back is cancelled, with the reason', async () => {
     // no capture runs now: the request stays pending
     const waiting = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[2], reason: 'test', requestedBy: 'test' });
