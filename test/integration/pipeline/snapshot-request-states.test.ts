@@ -2,9 +2,10 @@
 // `failed` after SNAPSHOT_MAX_ATTEMPTS attempts, its error recorded, and the snapshotter goes on with
 // the next one (it does not retry one request for ever while the others wait); a one-loan request
 // still waiting when its loan is rolled back is `cancelled` (it would migrate the loan again).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import { useLegacyDatabase } from '../../support/legacy-fixture.ts';
+import { createTestDatabase } from '../../support/database.ts';
 import { startTestProcess, waitForCatchUp, startMigrationFor, configFor, waitFor, testLogger } from '../../support/pipeline.ts';
 import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
@@ -12,32 +13,20 @@ import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 import { createSnapshotRequest, unfinishedRequests } from '../../../services/runtime/snapshot-requests.ts';
 import { SNAPSHOT_MAX_ATTEMPTS } from '../../../services/domain/snapshot-request.ts';
 
-let db: TestDatabase;
-let pool: pg.Pool;
-let proc: RunningProcess | undefined;
 const data = generateLegacyData({ seed: 46, juntas: 2, loansPerJunta: 6, largeNotesShare: 0 });
+const fixture = useLegacyDatabase(data);
 const loans = [...data.prestamos].map((l) => l.id).sort();
 
-beforeAll(async () => {
-  db = await createTestDatabase('legacy');
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  await insertLegacyData(pool, data);
-});
-afterAll(async () => {
-  await proc?.stop();
-  await pool?.end();
-  await db?.drop();
-});
 
 describe('snapshot request states', () => {
   it('a request the database keeps refusing fails with its error, and the next request is served', { timeout: 180_000 }, async () => {
-    const config = configFor(db);
-    proc = await startTestProcess(db, { config });
-    await startMigrationFor(db, config);
-    await waitForCatchUp(db, 120_000);
+    const config = configFor(fixture.db);
+    const proc = fixture.track(await startTestProcess(fixture.db, { config }));
+    await startMigrationFor(fixture.db, config);
+    await waitForCatchUp(fixture.db, 120_000);
 
     // the database refuses every chunk of the one-loan requests for loans[0]
-    await pool.query(`
+    await fixture.pool.query(`
       CREATE FUNCTION refuse_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         IF EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.target_id = '${loans[0]}') THEN
@@ -46,30 +35,29 @@ describe('snapshot request states', () => {
         RETURN NEW;
       END $$;
       CREATE TRIGGER refuse_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunk();`);
-    const refused = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'test', requestedBy: 'test' });
-    const next = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[1], reason: 'test', requestedBy: 'test' });
+    const refused = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'test', requestedBy: 'test' });
+    const next = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[1], reason: 'test', requestedBy: 'test' });
 
     const failed = await waitFor('the refused request to fail', async () => {
-      const r = await pool.query<{ status: string; error: string | null }>(`SELECT status, error FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [refused]);
+      const r = await fixture.pool.query<{ status: string; error: string | null }>(`SELECT status, error FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [refused]);
       return r.rows[0]!.status === 'failed' ? r.rows[0]! : false;
     }, 120_000);
     expect(failed.error).toContain(`${SNAPSHOT_MAX_ATTEMPTS} attempts failed`);
     expect(failed.error).toContain('chunk refused for this loan');
     await waitFor('the next request to be applied', async () => {
-      const r = await pool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [next]);
+      const r = await fixture.pool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [next]);
       return r.rows[0]!.status === 'applied';
     }, 60_000);
     // the cutover waits for it until it is asked for again
-    expect((await unfinishedRequests(pool)).failed.map((f) => f.id)).toEqual([refused]);
-    await pool.query('DROP TRIGGER refuse_chunk ON prestamos_cdc.snapshot_chunks');
-    const again = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'asked again', requestedBy: 'test' });
+    expect((await unfinishedRequests(fixture.pool)).failed.map((f) => f.id)).toEqual([refused]);
+    await fixture.pool.query('DROP TRIGGER refuse_chunk ON prestamos_cdc.snapshot_chunks');
+    const again = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'asked again', requestedBy: 'test' });
     await waitFor('the request asked again to be applied', async () => {
-      const r = await pool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [again]);
+      const r = await fixture.pool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [again]);
       return r.rows[0]!.status === 'applied';
     }, 60_000);
-    expect(await unfinishedRequests(pool)).toEqual({ unfinished: 0, failed: [] });
+    expect(await unfinishedRequests(fixture.pool)).toEqual({ unfinished: 0, failed: [] });
     await proc.stop();
-    proc = undefined;
   });
 
   it('a loan request refused between the chunks of a table snapshot fails alone: the table snapshot goes on', { timeout: 180_000 }, async () => {
@@ -120,11 +108,11 @@ describe('snapshot request states', () => {
 
   it('a one-loan request still waiting when its loan is rolled back is cancelled, with the reason', async () => {
     // no capture runs now: the request stays pending
-    const waiting = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[2], reason: 'test', requestedBy: 'test' });
-    const other = await createSnapshotRequest(pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[3], reason: 'test', requestedBy: 'test' });
-    const result = await createLoanWriter({ pool, logger: testLogger() }).rollBack(loans[2]!, 'operator-test', 'req-1');
+    const waiting = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[2], reason: 'test', requestedBy: 'test' });
+    const other = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[3], reason: 'test', requestedBy: 'test' });
+    const result = await createLoanWriter({ pool: fixture.pool, logger: testLogger() }).rollBack(loans[2]!, 'operator-test', 'req-1');
     expect(result.status).toBe('rolled back');
-    const r = await pool.query<{ id: string; status: string; error: string | null }>(
+    const r = await fixture.pool.query<{ id: string; status: string; error: string | null }>(
       `SELECT id::text, status, error FROM prestamos_cdc.snapshot_requests WHERE id = ANY($1::bigint[]) ORDER BY id`,
       [[waiting, other]],
     );
