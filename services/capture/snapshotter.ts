@@ -47,8 +47,8 @@ export class Snapshotter {
   private throttleReason: string | null = null;
   /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
   private readonly sourceLoad: SourceLoadSampler | undefined;
-  /** consecutive failed attempts at a request, by id */
-  private readonly failures = new Map<string, number>();
+  /** failed attempts in a row at a request, by id, and how far it had come (rows_emitted) */
+  private readonly failures = new Map<string, { count: number; progress: string }>();
   /** chunks read and not yet acknowledged downstream (counted with those acknowledged and not applied) */
   private unacknowledged = 0;
 
@@ -109,8 +109,14 @@ export class Snapshotter {
       this.logger.error({ err: message, request: req?.id }, 'snapshot step failed; retrying');
       return;
     }
-    const attempts = (this.failures.get(req.id) ?? 0) + 1;
-    this.failures.set(req.id, attempts);
+    // failures in a row at the same place: a table snapshot that moved on since the last one starts over
+    const progress = await this.pool
+      .query<{ n: string }>('SELECT rows_emitted::text AS n FROM prestamos_cdc.snapshot_requests WHERE id = $1', [req.id])
+      .then((r) => r.rows[0]?.n ?? '')
+      .catch(() => '');
+    const previous = this.failures.get(req.id);
+    const attempts = previous && previous.progress === progress ? previous.count + 1 : 1;
+    this.failures.set(req.id, { count: attempts, progress });
     if (attempts < SNAPSHOT_MAX_ATTEMPTS) {
       this.logger.error({ err: message, request: req.id, attempt: attempts, maxAttempts: SNAPSHOT_MAX_ATTEMPTS }, 'snapshot step failed; retrying');
       return;

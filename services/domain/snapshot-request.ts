@@ -3,7 +3,7 @@
 //   pending ──▶ running ──▶ emitted ──▶ applied
 //      │           │           │
 //      └───────────┴───────────┴──▶ cancelled   (its loan was rolled back: nothing to migrate)
-//      pending / running ──────────▶ failed      (SNAPSHOT_MAX_ATTEMPTS reads failed in a row; error kept)
+//      pending / running ──────────▶ failed      (SNAPSHOT_MAX_ATTEMPTS failed in a row at one place; error kept)
 //
 // running → applied directly when the sync applied every chunk before the capture finished emitting;
 // running stays running across restarts (the cursor resumes it). applied, failed and cancelled are

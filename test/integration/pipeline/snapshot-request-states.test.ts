@@ -106,6 +106,42 @@ describe('snapshot request states', () => {
     }
   });
 
+  it('a table snapshot that keeps moving on between failures is not failed: it completes', { timeout: 240_000 }, async () => {
+    const big = await createTestDatabase('migrated');
+    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
+    let running: RunningProcess | undefined;
+    try {
+      await insertLegacyData(bigPool, generateLegacyData({ seed: 49, juntas: 2, loansPerJunta: 25, largeNotesShare: 0 }));
+      // every other chunk the snapshot records is refused (a sequence is not rolled back with the refusal)
+      await bigPool.query(`
+        CREATE SEQUENCE chunk_attempts;
+        CREATE FUNCTION refuse_every_other_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.source_table = 'Prestamo' THEN
+            IF nextval('chunk_attempts') % 2 = 0 THEN RAISE EXCEPTION 'chunk refused this time'; END IF;
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_every_other_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_every_other_chunk();`);
+      const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '2', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
+      running = await startTestProcess(big, { config });
+      await startMigrationFor(big, config);
+      const refusals = await waitFor('the first load to be applied', async () => {
+        const r = await bigPool.query<{ status: string; refused: string }>(
+          `SELECT status, (SELECT last_value FROM chunk_attempts)::text AS refused FROM prestamos_cdc.snapshot_requests WHERE scope = 'tables' ORDER BY id LIMIT 1`,
+        );
+        if (r.rows[0]?.status === 'failed') throw new Error('the first load failed');
+        return r.rows[0]?.status === 'applied' ? Math.floor(Number(r.rows[0].refused) / 2) : false;
+      }, 200_000);
+      // far more failures than SNAPSHOT_MAX_ATTEMPTS, none twice at the same place
+      expect(refusals).toBeGreaterThan(SNAPSHOT_MAX_ATTEMPTS);
+    } finally {
+      await running?.stop();
+      await bigPool.end();
+      await big.drop();
+    }
+  });
+
   it('a one-loan request still waiting when its loan is rolled back is cancelled, with the reason', async () => {
     // no capture runs now: the request stays pending
     const waiting = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[2], reason: 'test', requestedBy: 'test' });
