@@ -144,3 +144,17 @@ export async function unfinishedRequests(db: Queryable): Promise<{ unfinished: n
   );
   return { unfinished: Number(open.rows[0]!.n), failed: failed.rows };
 }
+
+/**
+ * One-loan requests not yet at an end that were made at or before `at` (a timestamp of the database's
+ * clock): the re-syncs of loans whose change the stream could not carry whole (unchanged TOASTed notes)
+ * and the operators' single/:id.
+ */
+export async function loanRequestsWaiting(db: Queryable, at: string): Promise<number> {
+  const r = await db.query<{ n: string }>(
+    `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_requests
+      WHERE scope = 'loan' AND created_at <= $1::timestamptz AND NOT (status = ANY($2::text[]))`,
+    [at, FINAL_SNAPSHOT_STATES],
+  );
+  return Number(r.rows[0]!.n);
+}

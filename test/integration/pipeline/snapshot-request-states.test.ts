@@ -12,6 +12,7 @@ import type { RunningProcess } from '../../../services/orchestrator/process-runn
 import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 import { createSnapshotRequest, unfinishedRequests } from '../../../services/runtime/snapshot-requests.ts';
 import { SNAPSHOT_MAX_ATTEMPTS } from '../../../services/domain/snapshot-request.ts';
+import { waitUntilApplied } from '../../../services/runtime/control-plane.ts';
 
 const data = generateLegacyData({ seed: 46, juntas: 2, loansPerJunta: 6, largeNotesShare: 0 });
 const fixture = useLegacyDatabase(data);
@@ -37,6 +38,9 @@ describe('snapshot request states', () => {
       CREATE TRIGGER refuse_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunk();`);
     const refused = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'test', requestedBy: 'test' });
     const next = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[1], reason: 'test', requestedBy: 'test' });
+    // "everything committed before now is applied" includes the loan re-syncs requested by now: not
+    // while these two wait
+    expect(await waitUntilApplied(fixture.pool, 2000)).toBe(false);
 
     const failed = await waitFor('the refused request to fail', async () => {
       const r = await fixture.pool.query<{ status: string; error: string | null }>(`SELECT status, error FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [refused]);
@@ -48,6 +52,7 @@ describe('snapshot request states', () => {
       const r = await fixture.pool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [next]);
       return r.rows[0]!.status === 'applied';
     }, 60_000);
+    expect(await waitUntilApplied(fixture.pool, 30_000)).toBe(true);
     // the cutover waits for it until it is asked for again
     expect((await unfinishedRequests(fixture.pool)).failed.map((f) => f.id)).toEqual([refused]);
     await fixture.pool.query('DROP TRIGGER refuse_chunk ON prestamos_cdc.snapshot_chunks');
