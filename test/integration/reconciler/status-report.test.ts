@@ -115,7 +115,14 @@ describe('prestamos-cdc status', () => {
 describe('the migration report', () => {
   it('prestamos-cdc report --out FILE.md ticks every item of the guides with its evidence', async () => {
     const file = path.join(dir, 'report.md');
-    const r = await runCli(['report', '--out', file], env);
+    // the lag items judge the lag of this moment: on a loaded machine the idle pipeline's heartbeat lag
+    // can pass the cutover limit for a few seconds, and the report then rightly says so; it is asked again
+    let r = await runCli(['report', '--out', file], env);
+    const deadline = Date.now() + 60_000;
+    while (r.status !== 0 && /not met: (Query performance acceptable|System response time normal) \(end-to-end lag|not met: System response time normal/.test(r.stdout) && Date.now() < deadline) {
+      await new Promise((res) => setTimeout(res, 2000));
+      r = await runCli(['report', '--out', file], env);
+    }
     expect(r.stdout).toContain(`report written to ${file}: ${CRITERIA} of ${CRITERIA} checks pass`);
     expect(r.status).toBe(0);
     const md = (await readFile(file, 'utf8')).replace(/\\([\\`*_{}[\]<>|#])/g, '$1'); // Markdown escapes undone
