@@ -110,6 +110,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
         logger,
         crash,
         sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+        partitionsConsumedConcurrently: config.kafka.concurrentPartitions,
       });
       const dlq = new KafkaDeadLetterSink({ kafka, prefix: config.topicPrefix });
       deadLetter = dlq;

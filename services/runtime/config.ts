@@ -62,6 +62,7 @@ const envSchema = z.object({
   KAFKA_CLIENT_ID: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/).default('prestamos-cdc'),
   KAFKA_GROUP_ID: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).default('prestamos-cdc-sync'),
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
+  KAFKA_CONCURRENT_PARTITIONS: int(1, 1000).default(32),
   KAFKA_TOPIC_PARTITIONS: int(1, 10_000).default(6),
   KAFKA_REPLICATION_FACTOR: int(1, 32).default(3),
   KAFKA_TOPIC_RETENTION_MS: retention(3_600_000, 'milliseconds').default(-1),
@@ -111,6 +112,8 @@ export interface Config {
     clientId: string;
     groupId: string;
     sessionTimeoutMs: number;
+    /** partitions a sync handles at once; their rows are applied in shared transactions */
+    concurrentPartitions: number;
     schemaRegistryUrl: string | undefined;
     topics: {
       partitions: number;
@@ -201,6 +204,7 @@ export function loadConfig(env: Env): Config {
       clientId: e.KAFKA_CLIENT_ID,
       groupId: e.KAFKA_GROUP_ID,
       sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
+      concurrentPartitions: e.KAFKA_CONCURRENT_PARTITIONS,
       schemaRegistryUrl: e.SCHEMA_REGISTRY_URL,
       topics: {
         partitions: e.KAFKA_TOPIC_PARTITIONS,

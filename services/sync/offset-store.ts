@@ -27,6 +27,21 @@ export async function readAppliedOffsets(db: Queryable, group: string, topic: st
   return row ? { recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn } : NEVER_APPLIED;
 }
 
+/** What the group applied from each of `partitions` ("topic\u0000partition" → offsets), in one statement. */
+export async function readAppliedOffsetsOf(db: Queryable, group: string, partitions: readonly { topic: string; partition: number }[]): Promise<Map<string, AppliedOffsets>> {
+  const out = new Map<string, AppliedOffsets>();
+  if (partitions.length === 0) return out;
+  const r = await db.query<{ topic: string; partition: number; next_offset: string; applied_lsn: string | null }>(
+    `SELECT o.topic, o.partition, o.next_offset::text, o.applied_lsn::text
+       FROM unnest($2::text[], $3::int[]) AS k(topic, partition)
+       JOIN prestamos_cdc.consumer_offsets o ON o.consumer_group = $1 AND o.topic = k.topic AND o.partition = k.partition`,
+    [group, partitions.map((p) => p.topic), partitions.map((p) => p.partition)],
+  );
+  for (const row of r.rows) out.set(`${row.topic}\u0000${row.partition}`, { recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn });
+  for (const p of partitions) if (!out.has(`${p.topic}\u0000${p.partition}`)) out.set(`${p.topic}\u0000${p.partition}`, NEVER_APPLIED);
+  return out;
+}
+
 /** Records applied offsets: never moves a partition's next offset or applied LSN back. */
 export async function saveAppliedOffsets(db: Queryable, updates: OffsetUpdate[]): Promise<void> {
   if (updates.length === 0) return;

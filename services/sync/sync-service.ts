@@ -26,7 +26,9 @@ import { isTransientDbError } from '../../connectors/postgres/retry.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import type { FailedRecordInput } from './shadow-store.ts';
 import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRestart, type TrackedMessage } from './offset-tracker.ts';
-import { readAppliedOffsets, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import { readAppliedOffsets, readAppliedOffsetsOf, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import type { AppliedOffsets } from './offset-tracker.ts';
+import { GroupCommit, type Settled } from './group-commit.ts';
 import { isLsn } from '../domain/lsn.ts';
 
 export interface SyncConfig {
@@ -64,6 +66,14 @@ interface Item {
   poison: { error: string; code: string } | null;
 }
 
+/** A run of row changes of one partition's batch, to apply with what other partitions hand in. */
+interface PartitionRows {
+  batch: IncomingBatch;
+  items: Item[];
+}
+
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The steps of an apply whose failure is retried a bounded number of times before the apply pauses. */
@@ -100,7 +110,12 @@ export class SyncService {
   private readonly heartbeats = new Map<string, number>();
   private lastEventLagMs = 0;
   private stopping = false;
-  private inflightBatch: Promise<void> | null = null;
+  /** the batches being handled (several partitions at once through Kafka) */
+  private readonly inflightBatches = new Set<Promise<void>>();
+  /** rows of the partitions handled at once, applied in shared transactions */
+  private readonly rowApplies: GroupCommit<PartitionRows, number>;
+  /** the applied offsets of the partitions handled at once, read in one statement */
+  private readonly offsetReads: GroupCommit<{ topic: string; partition: number }, AppliedOffsets>;
   /** partition → failed attempts at the same position (bounded: APPLY_MAX_ATTEMPTS, then the apply pauses) */
   private readonly attempts = new Map<string, { position: string; count: number }>();
   private readonly status: SyncStatus = {
@@ -126,6 +141,13 @@ export class SyncService {
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.markers = new SnapshotMarkers({ applier: this.applier, logger: options.logger, instance: options.instance, isStopping: () => this.stopping });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
+    this.rowApplies = new GroupCommit({ run: (parts) => this.applyRowsOfPartitions(parts), weight: (p) => p.items.length, maxWeight: options.config.applyBatchSize });
+    this.offsetReads = new GroupCommit({
+      run: async (partitions) => {
+        const read = await readAppliedOffsetsOf(options.pool, options.groupId!, partitions);
+        return partitions.map((p) => ({ ok: true, value: read.get(partitionKey(p.topic, p.partition))! }));
+      },
+    });
     this.status.groupId = options.groupId;
     // every series with known labels exists from the start
     for (const topic of options.topicTables.keys()) {
@@ -181,7 +203,7 @@ export class SyncService {
     await this.running;
     // a source may hand over one more batch while it leaves its group: it is refused, and the one
     // being applied finishes
-    await this.inflightBatch?.catch(() => undefined);
+    await Promise.allSettled([...this.inflightBatches]);
     this.status.state = 'stopped';
     this.options.metrics.componentUp.set({ component: 'sync' }, 0);
     await removeComponent(this.options.pool, 'sync', this.options.instance).catch(() => undefined);
@@ -267,14 +289,14 @@ export class SyncService {
       }),
     };
     const p = this.handleBatch(tracked);
-    this.inflightBatch = p;
+    this.inflightBatches.add(p);
     try {
       await p;
       this.attempts.delete(`${batch.topic}\u0000${batch.partition}`);
     } catch (err) {
       await this.batchFailed(batch, resolvedThrough, err);
     } finally {
-      if (this.inflightBatch === p) this.inflightBatch = null;
+      this.inflightBatches.delete(p);
     }
   }
 
@@ -333,7 +355,7 @@ export class SyncService {
     let items: Item[] = [];
     for (const message of batch.messages) items.push(await this.decode(message));
     if (this.options.groupId !== null && items.length > 0) {
-      const applied = await readAppliedOffsets(this.options.pool, this.options.groupId, batch.topic, batch.partition);
+      const applied = await this.offsetReads.submit({ topic: batch.topic, partition: batch.partition });
       const plan = planBatch(applied, items.map(trackedOf));
       if (plan.restart) {
         await this.handleRestart(batch, plan.restart);
@@ -486,24 +508,71 @@ export class SyncService {
   }
 
   /**
-   * Applies a run of row changes (and poisons) in one transaction; returns how many of `items` it
-   * processed: all of them, or — when the error rate crosses its threshold at one of them — those up to
-   * and including that message (the apply then pauses; the rest is applied after the resume).
+   * Applies a run of row changes (and poisons) of a batch; returns how many of `items` it processed:
+   * all of them, or — when the error rate crosses its threshold at one of them — those up to and
+   * including that message (the apply then pauses; the rest is applied after the resume). Through
+   * Kafka, a run with nothing known to fail is applied together with the runs other partitions hand in
+   * meanwhile (group-commit.ts); otherwise, and inline, in a transaction of its own.
    */
   private async applyRows(batch: IncomingBatch, all: Item[], stopAtCrossing: boolean): Promise<number> {
     if (all.length === 0) return 0;
+    if (this.options.groupId !== null && all.every((i) => i.poison === null)) return this.rowApplies.submit({ batch, items: all });
+    return this.applyRowsAlone(batch, all, stopAtCrossing);
+  }
+
+  /**
+   * The rows of several partitions in one transaction, each partition's offsets recorded in it. If the
+   * database refuses it (not a transient error), each partition's rows are applied on their own, which
+   * isolates what it refused.
+   */
+  private async applyRowsOfPartitions(parts: PartitionRows[]): Promise<Settled<number>[]> {
+    const alone = async (p: PartitionRows): Promise<Settled<number>> => {
+      try {
+        return { ok: true, value: await this.applyRowsAlone(p.batch, p.items, true) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    };
+    if (parts.length === 1) return [await alone(parts[0]!)];
+    const t0 = process.hrtime.bigint();
+    const items = parts.flatMap((p) => p.items);
+    try {
+      await this.applier.transaction(async (client) => {
+        const outcome = await this.applier.applyChanges(client, items.filter((c) => c.prepared !== null).map((c) => c.prepared!));
+        await this.recordApplied(client, [], outcome.loansToResync, parts.flatMap((p) => this.offsetUpdate(p.batch, p.items)));
+      });
+    } catch (err) {
+      if (isTransientDbError(err)) throw err;
+      this.options.logger.warn({ err: errorMessage(err), partitions: parts.length, batch: items.length }, 'apply of several partitions failed: applying each on its own');
+      const results: Settled<number>[] = [];
+      for (const p of parts) results.push(await alone(p));
+      return results;
+    }
+    if (items.some((i) => i.event?.kind === 'snapshot')) (this.options.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
+    for (const p of parts) this.afterCommit(p.batch, p.items, 0, p.items.filter((i) => i.prepared !== null).length);
+    this.options.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    this.options.metrics.applyBatchSize.observe(items.length);
+    return parts.map((p) => ({ ok: true, value: p.items.length }));
+  }
+
+  /** What an apply records beside the rows, in its transaction: failed records, loan re-syncs, offsets. */
+  private async recordApplied(client: store.Client, failed: FailedRecordInput[], loansToResync: readonly string[], offsets: OffsetUpdate[]): Promise<void> {
+    await store.insertFailedRecords(client, failed);
+    for (const id of new Set(loansToResync)) {
+      await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.options.instance}` });
+    }
+    await saveAppliedOffsets(client, offsets);
+  }
+
+  /** applyRows in a transaction of its own. */
+  private async applyRowsAlone(batch: IncomingBatch, all: Item[], stopAtCrossing: boolean): Promise<number> {
     const t0 = process.hrtime.bigint();
     // a message known to fail before anything is applied: the part ends where the rate would cross
     let items = stopAtCrossing ? this.untilErrorRateCrossed(all, (i) => i.poison !== null) : all;
     let failed: { item: Item; error: string; code: string }[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
     let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
-    const record = async (client: store.Client) => {
-      await store.insertFailedRecords(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)));
-      for (const id of new Set(outcome.loansToResync)) {
-        await createSnapshotRequest(client, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: id, reason: 'notes not sent by the stream (unchanged TOAST) and not held', requestedBy: `sync ${this.options.instance}` });
-      }
-      await saveAppliedOffsets(client, this.offsetUpdate(batch, items));
-    };
+    const record = (client: store.Client) =>
+      this.recordApplied(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)), outcome.loansToResync, this.offsetUpdate(batch, items));
     try {
       await this.sendDeadLetters(failed);
       await this.applier.transaction(async (client) => {
