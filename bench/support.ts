@@ -312,6 +312,20 @@ export function cdcNodeOptions(): string {
   return process.env.BENCH_CDC_NODE_OPTIONS ?? DEPLOY_NODE_OPTIONS;
 }
 
+/**
+ * Settings for the prestamos-cdc children from BENCH_CDC_ENV ("NAME=value NAME=value"), for A/B runs
+ * of one setting (e.g. BENCH_CDC_ENV="KAFKA_CONCURRENT_PARTITIONS=1 PUBLISH_LINGER_MS=20").
+ */
+export function benchCdcEnv(text = process.env.BENCH_CDC_ENV ?? ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(/\s+/).filter(Boolean)) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair);
+    if (!m) throw new Error(`BENCH_CDC_ENV: ${JSON.stringify(pair)} is not NAME=value`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
 export function cdcEnv(o: SpawnPipelineOptions): Record<string, string> {
   return {
     DATABASE_URL: o.databaseUrl,
@@ -323,6 +337,7 @@ export function cdcEnv(o: SpawnPipelineOptions): Record<string, string> {
     HEARTBEAT_INTERVAL_MS: '1000',
     ...(o.mode === 'kafka' ? { KAFKA_BROKERS: o.brokers!.join(','), KAFKA_REPLICATION_FACTOR: '1' } : {}),
     ...(o.env ?? {}),
+    ...benchCdcEnv(),
   };
 }
 
