@@ -6,6 +6,7 @@
 // change before it has been acknowledged downstream — Kafka, or the inline apply). It runs the
 // heartbeat writer (heartbeat-writer.ts) while it streams, emits the snapshot chunks held in the
 // rendezvous (chunk-rendezvous.ts) at their watermarks, reconnects with a backoff, and reports its status.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -56,8 +57,6 @@ export interface CaptureServiceOptions {
 
 /** Kafka mode: a publish still unacknowledged after this long makes the capture report itself as failing. */
 export const PUBLISH_STALL_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CaptureService {
   private readonly options: CaptureServiceOptions;

@@ -7,6 +7,7 @@
 // the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer; they wait
 // too while the apply is paused or the source is loaded (from the process's control loop's snapshot).
 // One-loan requests go first, also between the chunks of a table snapshot.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -34,8 +35,6 @@ interface ReadChunk {
   rows: RawRow[];
   scope: ChunkScope;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Snapshotter {
   private readonly pool: pg.Pool;

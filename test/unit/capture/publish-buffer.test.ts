@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { PublishBuffer, type StreamFlow } from '../../../services/capture/publish-buffer.ts';
 import type { ChangeEvent } from '../../../services/domain/change-event.ts';
@@ -13,7 +14,7 @@ async function until(condition: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error('condition not met within 5 s');
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
   }
 }
 const keyOf = (e: ChangeEvent) => (e as { key: string }).key;

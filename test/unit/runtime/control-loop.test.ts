@@ -1,9 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ControlLoop, type ControlSnapshot } from '../../../services/runtime/control-loop.ts';
 import { silentLogger } from '../../../services/runtime/logger.ts';
 import { ControlRowDouble } from '../../support/control-row-double.ts';
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the control loop', () => {
   it('reads the control row and the source load once a tick for every component registered', async () => {
@@ -18,7 +18,7 @@ describe('the control loop', () => {
     expect(seen.a[0]).toBe(seen.b[0]);
     expect(seen.a[0]).toMatchObject({ ok: true, control: { paused: false }, sourceLoad: 7 });
     db.row = { ...db.row, paused: true, reason: 'operator' };
-    await pause(250);
+    await sleep(250);
     expect(db.reads).toBeGreaterThanOrEqual(2);
     expect(loadReads).toBe(db.reads);
     expect(seen.a.length).toBe(db.reads);
@@ -28,7 +28,7 @@ describe('the control loop', () => {
     leaveA();
     leaveB();
     const reads = db.reads;
-    await pause(250);
+    await sleep(250);
     expect(db.reads).toBe(reads);
   });
 
@@ -39,7 +39,7 @@ describe('the control loop', () => {
     const seen: ControlSnapshot[] = [];
     const leave = await loop.register((s) => void seen.push(s));
     expect(seen[0]).toMatchObject({ ok: false, error: { code: '42P01' } });
-    await pause(120);
+    await sleep(120);
     leave();
     expect(seen.at(-1)).toMatchObject({ ok: true, sourceLoad: undefined });
   });
@@ -54,7 +54,7 @@ describe('the control loop', () => {
     });
     const leaveB = await loop.register(() => void calls++);
     failing = true;
-    await pause(170);
+    await sleep(170);
     leaveA();
     leaveB();
     expect(calls).toBeGreaterThanOrEqual(3);

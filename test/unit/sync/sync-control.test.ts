@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { SyncControl } from '../../../services/sync/sync-control.ts';
 import type { ControlSnapshot } from '../../../services/runtime/control-loop.ts';
@@ -52,7 +53,7 @@ describe("the sync's control", () => {
     expect(t.control.paused).toBe(true);
     expect(t.status).toMatchObject({ paused: true, pausedReason: 'error rate above the threshold' });
     t.db.releaseWrites();
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5);
     expect(t.db.row).toMatchObject({ paused: true, reason: 'error rate above the threshold', changed_by: 'sync i1' });
     // dated before the write was recorded, still ignored; read after it, followed
     await t.control.onSnapshot(before);
