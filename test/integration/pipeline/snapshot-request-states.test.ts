@@ -3,12 +3,9 @@
 // the next one (it does not retry one request for ever while the others wait); a one-loan request
 // still waiting when its loan is rolled back is `cancelled` (it would migrate the loan again).
 import { describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { useLegacyDatabase } from '../../support/legacy-fixture.ts';
-import { createTestDatabase } from '../../support/database.ts';
+import { useLegacyDatabase, withLegacyDatabase } from '../../support/legacy-fixture.ts';
 import { startTestProcess, waitForCatchUp, startMigrationFor, configFor, waitFor, testLogger } from '../../support/pipeline.ts';
-import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
-import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
+import { generateLegacyData } from '../../../services/testdata/generator.ts';
 import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 import { createSnapshotRequest, unfinishedRequests } from '../../../services/runtime/snapshot-requests.ts';
 import { SNAPSHOT_MAX_ATTEMPTS } from '../../../services/domain/snapshot-request.ts';
@@ -67,15 +64,11 @@ describe('snapshot request states', () => {
 
   it('a loan request refused between the chunks of a table snapshot fails alone: the table snapshot goes on', { timeout: 180_000 }, async () => {
     // a second database, a first load of hundreds of small chunks
-    const big = await createTestDatabase('legacy');
-    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
-    let running: RunningProcess | undefined;
-    try {
-      const bigData = generateLegacyData({ seed: 48, juntas: 4, loansPerJunta: 40, largeNotesShare: 0 });
-      await insertLegacyData(bigPool, bigData);
+    const bigData = generateLegacyData({ seed: 48, juntas: 4, loansPerJunta: 40, largeNotesShare: 0 });
+    await withLegacyDatabase(bigData, 'legacy', async ({ db: big, pool: bigPool, track }) => {
       const refusedLoan = [...bigData.prestamos].map((l) => l.id).sort()[0]!;
       const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '4', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
-      running = await startTestProcess(big, { config });
+      track(await startTestProcess(big, { config }));
       await startMigrationFor(big, config);
       const table = await waitFor('the first load to be under way', async () => {
         const r = await bigPool.query<{ id: string }>(
@@ -104,19 +97,11 @@ describe('snapshot request states', () => {
         return r.rows[0]!.status === 'failed' ? r.rows[0]! : false;
       }, 60_000);
       expect(failed.error).toContain('loan chunk refused');
-    } finally {
-      await running?.stop();
-      await bigPool.end();
-      await big.drop();
-    }
+    });
   });
 
   it('a table snapshot that keeps moving on between failures is not failed: it completes', { timeout: 240_000 }, async () => {
-    const big = await createTestDatabase('migrated');
-    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
-    let running: RunningProcess | undefined;
-    try {
-      await insertLegacyData(bigPool, generateLegacyData({ seed: 49, juntas: 2, loansPerJunta: 25, largeNotesShare: 0 }));
+    await withLegacyDatabase(generateLegacyData({ seed: 49, juntas: 2, loansPerJunta: 25, largeNotesShare: 0 }), 'migrated', async ({ db: big, pool: bigPool, track }) => {
       // every other chunk the snapshot records is refused (a sequence is not rolled back with the refusal)
       await bigPool.query(`
         CREATE SEQUENCE chunk_attempts;
@@ -129,7 +114,7 @@ describe('snapshot request states', () => {
         END $$;
         CREATE TRIGGER refuse_every_other_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_every_other_chunk();`);
       const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '2', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
-      running = await startTestProcess(big, { config });
+      track(await startTestProcess(big, { config }));
       await startMigrationFor(big, config);
       const refusals = await waitFor('the first load to be applied', async () => {
         const r = await bigPool.query<{ status: string; refused: string }>(
@@ -140,11 +125,7 @@ describe('snapshot request states', () => {
       }, 200_000);
       // far more failures than SNAPSHOT_MAX_ATTEMPTS, none twice at the same place
       expect(refusals).toBeGreaterThan(SNAPSHOT_MAX_ATTEMPTS);
-    } finally {
-      await running?.stop();
-      await bigPool.end();
-      await big.drop();
-    }
+    });
   });
 
   it('a one-loan request still waiting when its loan is rolled back is cancelled, with the reason', async () => {
