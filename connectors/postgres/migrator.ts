@@ -3,6 +3,7 @@
 // database holds what the old text created, and silently re-running a different text is how
 // migrations drift. Lock timeouts (55P03) and deadlocks (40P01) are retried with backoff; every file is
 // idempotent, so re-running one from the top is safe.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -72,8 +73,6 @@ const BOOTSTRAP = `
 
 // Serialises concurrent `migrate` runs against one database.
 const MIGRATE_LOCK_KEY = 0x70726573; // 'pres'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function migrate(databaseUrl: string, options: MigrateOptions): Promise<MigrationOutcome[]> {
   const { logger } = options;

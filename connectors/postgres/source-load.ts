@@ -1,7 +1,8 @@
-// The source's load (SOURCE_LOAD_QUERY), sampled for the whole process: the snapshotter and the sync
-// of one process ask the same sampler, so the query runs at most once per interval however many ask,
-// and both decide on the same value (also the prestamos_cdc_source_load gauge). A failing query gives
-// null — neither part throttles on it — with one warning per run of failures.
+// The source's load (SOURCE_LOAD_QUERY), sampled for the whole process: the process's control loop
+// (services/runtime/control-loop.ts) asks it once a tick and hands the value to the snapshotter and the
+// sync, so both decide on the same value (also the prestamos_cdc_source_load gauge); the query runs at
+// most once per interval however many ask. A failing query gives null — neither part throttles on it —
+// with one warning per run of failures.
 import type pg from 'pg';
 import type { Logger } from '../../services/runtime/logger.ts';
 import type { Metrics } from '../../services/runtime/metrics.ts';

@@ -4,14 +4,16 @@
 // when it comes through the replication stream, the capture emits the chunk there, in order with the
 // changes. The sync decides "newer" by transaction visibility, so a chunk never overwrites a change its
 // snapshot did not see. Progress (a cursor per table) is stored after every chunk: a crash resumes at
-// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer. One-loan
-// requests go first, also between the chunks of a table snapshot.
+// the next chunk. Chunks wait while the sync is behind: a snapshot never buries the consumer; they wait
+// too while the apply is paused or the source is loaded (from the process's control loop's snapshot).
+// One-loan requests go first, also between the chunks of a table snapshot.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { errorMessage } from '../runtime/errors.ts';
-import { readControl, readSyncs } from '../runtime/control-plane.ts';
-import type { SourceLoadSampler } from '../../connectors/postgres/source-load.ts';
+import { readSyncs } from '../runtime/control-plane.ts';
+import type { ControlLoop, ControlSnapshot } from '../runtime/control-loop.ts';
 import { decideThrottle, describeThrottle, throttleMetricLabel, type ThrottleReason } from '../domain/throttle.ts';
 import { CAPTURED_TABLES, isCapturedTable, type CapturedTable, type ChunkScope, type RawRow } from '../domain/change-event.ts';
 import { readTableChunk, readLoanWithPayments } from '../../connectors/postgres/snapshot-reader.ts';
@@ -34,8 +36,6 @@ interface ReadChunk {
   scope: ChunkScope;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export class Snapshotter {
   private readonly pool: pg.Pool;
   private readonly capture: CaptureService;
@@ -45,16 +45,19 @@ export class Snapshotter {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private throttleReason: string | null = null;
-  /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
-  private readonly sourceLoad: SourceLoadSampler | undefined;
+  /** the process's control loop: the control row and the source load, read once a second */
+  private readonly control: ControlLoop;
+  /** its last snapshot (the apply's pause and the source load of the throttle decision) */
+  private controlSnapshot: ControlSnapshot | undefined;
+  private leaveControl: (() => void) | undefined;
   /** failed attempts in a row at a request, by id, and how far it had come (rows_emitted) */
   private readonly failures = new Map<string, { count: number; progress: string }>();
   /** chunks read and not yet acknowledged downstream (counted with those acknowledged and not applied) */
   private unacknowledged = 0;
 
-  constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; sourceLoad?: SourceLoadSampler | undefined; logger: Logger; metrics: Metrics }) {
+  constructor(options: { pool: pg.Pool; capture: CaptureService; config: SnapshotConfig; control: ControlLoop; logger: Logger; metrics: Metrics }) {
     this.pool = options.pool;
-    this.sourceLoad = options.sourceLoad;
+    this.control = options.control;
     this.capture = options.capture;
     this.config = options.config;
     this.logger = options.logger;
@@ -65,7 +68,10 @@ export class Snapshotter {
     return this.throttleReason;
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.leaveControl = await this.control.register((snapshot) => {
+      this.controlSnapshot = snapshot;
+    });
     this.loop = this.run();
   }
 
@@ -77,6 +83,7 @@ export class Snapshotter {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.loop;
+    this.leaveControl?.();
   }
 
   private async run(): Promise<void> {
@@ -311,21 +318,27 @@ export class Snapshotter {
     }
   }
 
-  /** The collectors (chunks in flight, the control row, the syncs' reports, the source load) and one decision. */
+  /**
+   * The collectors (chunks in flight, the syncs' reports; the control row and the source load from the
+   * control loop's last snapshot) and one decision.
+   */
   private async throttleDecision(): Promise<{ reason: ThrottleReason | null; text: string | null }> {
     const inFlight = await this.pool.query<{ n: string }>(
       `SELECT count(*)::text AS n FROM prestamos_cdc.snapshot_chunks WHERE emitted_at IS NOT NULL AND applied_at IS NULL`,
     );
     const chunksInFlight = Number(inFlight.rows[0]!.n) + this.unacknowledged;
     this.metrics.snapshotChunksInFlight.set(chunksInFlight);
-    const control = await readControl(this.pool);
+    const snapshot = this.controlSnapshot;
+    if (!snapshot) throw new Error('the control row has not been read yet');
+    if (!snapshot.ok) throw snapshot.error;
+    const { control } = snapshot;
     const syncs = await readSyncs(this.pool);
     const reason = decideThrottle(
       {
         chunksInFlight,
         applyPaused: control.paused ? (control.reason ?? '') : null,
         lagSeconds: Math.max(0, ...syncs.map((c) => c.status.lagSeconds)),
-        sourceLoad: this.sourceLoad ? await this.sourceLoad.current() : null,
+        sourceLoad: snapshot.sourceLoad ?? null,
       },
       { maxChunksInFlight: this.config.maxChunksInFlight, maxLagSeconds: this.config.throttleLagSeconds, sourceLoadThreshold: this.config.sourceLoadThreshold },
     );

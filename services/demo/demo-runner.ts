@@ -5,6 +5,7 @@
 // live consistency summary. On stop (requestStop, or the duration's end): the writer stops, the pipeline
 // applies everything committed, a final consistency check gives the verdict, and everything started
 // here is stopped in reverse order (the temporary data directory removed).
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import pg from 'pg';
 import type { Config } from '../runtime/config.ts';
@@ -64,8 +65,6 @@ interface Running {
   sampler: RateSampler;
   errorRateThreshold: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function elapsed(since: number): string {
   const ms = Date.now() - since;

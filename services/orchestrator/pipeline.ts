@@ -26,6 +26,7 @@ import { Snapshotter } from '../capture/snapshotter.ts';
 import { SyncService, topicTablesFor } from '../sync/sync-service.ts';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { CrashPoints } from '../runtime/crash-points.ts';
+import { ControlLoop } from '../runtime/control-loop.ts';
 
 export type PipelineMode = 'kafka' | 'inline';
 
@@ -118,10 +119,12 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
     }
   }
 
-  // one source-load sampler for the process: its snapshotter and its sync decide on the same value
+  // one control loop for the process: the control row and the source load are read once a second and
+  // its snapshotter and its sync decide on the same snapshot
   const sourceLoad = config.throttle.sourceLoadQuery && config.throttle.sourceLoadThreshold !== undefined
     ? new SourceLoadSampler({ pool: options.database.pool, query: config.throttle.sourceLoadQuery, logger, metrics })
     : undefined;
+  const control = new ControlLoop({ pool: options.database.pool, sourceLoad: sourceLoad && (() => sourceLoad.current()), logger: logger.child({ component: 'control' }) });
   let sync: SyncService | undefined;
   if (options.sync) {
     sync = new SyncService({
@@ -138,7 +141,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
         errorRate: config.errorRate,
         throttle: { sourceLoadThreshold: config.throttle.sourceLoadThreshold },
       },
-      sourceLoad,
+      control,
       logger: logger.child({ component: 'sync' }),
       metrics,
       instance,
@@ -179,11 +182,11 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
         throttleLagSeconds: config.throttle.lagSeconds,
         sourceLoadThreshold: config.throttle.sourceLoadThreshold,
       },
-      sourceLoad,
+      control,
       logger: logger.child({ component: 'snapshot' }),
       metrics,
     });
-    snapshotter.start();
+    await snapshotter.start();
   }
 
   let stopped: Promise<void> | undefined;
@@ -198,6 +201,7 @@ export async function startPipeline(options: PipelineOptions): Promise<RunningPi
         await capture?.stop(timeoutMs);
         await snapshotter?.stop();
         await sync?.stop();
+        control.stop();
         for (const close of closers) await close().catch(() => undefined);
       })();
       return stopped;

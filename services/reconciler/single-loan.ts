@@ -18,6 +18,7 @@
 // the ledger gets the reversals that bring the worth of the loan and of each of its payments to zero
 // (append-only: new movements, never an UPDATE). The applier treats every later event of a rolled-back
 // loan as a delete, so the stream leaves it alone until it is migrated again.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -45,8 +46,6 @@ export interface SingleLoanDeps {
   pipeline?: LocalPipeline;
   loans: LoanWriter;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Where a loan id is known: the legacy table, the new table, the rolled-back list. */
 export async function loanPresence(db: Pick<pg.Pool, 'query'>, id: string): Promise<{ inLegacy: boolean; inNew: boolean; rolledBack: boolean }> {

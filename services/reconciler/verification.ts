@@ -21,8 +21,7 @@ import { slotStatus, type SlotStatus } from '../../connectors/postgres/replicati
 import { readPipeline, type PipelineRecord } from '../runtime/control-plane.ts';
 import { readLiveState } from './live-state.ts';
 import { inTransaction } from '../../connectors/postgres/transaction.ts';
-
-type Queryable = Pick<pg.PoolClient, 'query'>;
+import type { Queryable } from '../runtime/queryable.ts';
 
 /** Upper bound of one verification transaction. */
 export const VERIFY_STATEMENT_TIMEOUT_MS = 300_000;

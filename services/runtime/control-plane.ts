@@ -1,6 +1,7 @@
 // The state the processes share through the database: operator control (pause/resume and why), the
 // pipeline's run record, snapshot requests, and each running component's liveness and status.
 // Capture, sync and reconciler may run in different processes; this is how they see each other.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CapturedTable } from '../domain/change-event.ts';
 import { COMPONENT_FRESH_SECONDS, parseComponentReport, type ComponentReport, type ComponentStatusWrite, type SyncReport } from '../domain/component-status.ts';
 import type { Queryable } from './queryable.ts';
@@ -136,7 +137,6 @@ export async function waitUntilApplied(db: Queryable, timeoutMs: number, interva
   const target = await writeHeartbeat(db).catch(() => null);
   if (!target) return false;
   const deadline = Date.now() + timeoutMs;
-  const pause = () => new Promise((res) => setTimeout(res, intervalMs));
   for (;;) {
     const through = await appliedThrough(db);
     if (through !== null) {
@@ -144,7 +144,7 @@ export async function waitUntilApplied(db: Queryable, timeoutMs: number, interva
       if (r.rows[0]!.ok) break;
     }
     if (Date.now() > deadline) return false;
-    await pause();
+    await sleep(intervalMs);
   }
   // A change the stream could not carry whole (a loan update whose TOASTed notes were not sent) is
   // applied by a one-loan re-sync the sync requested when it met the change: those requested by now
@@ -153,6 +153,6 @@ export async function waitUntilApplied(db: Queryable, timeoutMs: number, interva
   for (;;) {
     if ((await loanRequestsWaiting(db, caughtUpAt)) === 0) return true;
     if (Date.now() > deadline) return false;
-    await pause();
+    await sleep(intervalMs);
   }
 }

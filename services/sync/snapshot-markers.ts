@@ -5,6 +5,7 @@
 // touched them since. When every marker of every chunk of a request is in, the request is applied.
 // A table re-sync (after an offset gap or restart) supersedes the table's unapplied chunks, whose
 // markers may be among the messages lost.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../runtime/logger.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { requestTableResync, lockRequestOfChunk, completeRequestsIfApplied } from '../runtime/snapshot-requests.ts';
@@ -21,8 +22,6 @@ import type * as store from './shadow-store.ts';
  * ignored after this wait.
  */
 export const CHUNK_VISIBILITY_WAIT_MS = 5000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class SnapshotMarkers {
   private readonly options: { applier: Applier; logger: Logger; instance: string; isStopping: () => boolean };

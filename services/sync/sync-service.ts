@@ -4,18 +4,19 @@
 // offsets in the same transaction (applier.ts), and the truncates and snapshot markers
 // (snapshot-markers.ts) in stream order between them. A message that cannot be applied goes to the
 // dead-letter topic and the failed-records table and the rest flows on; above the error-rate threshold
-// (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. Its control
-// loop follows the shared control row (pause/resume), the source-load throttle, and reports its status.
+// (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. On each
+// snapshot of the process's control loop (sync-control.ts) it follows the shared control row
+// (pause/resume) and the source-load throttle, and reports its status.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
 import { ValidationError, errorMessage } from '../runtime/errors.ts';
 import type { SyncStatus } from '../domain/component-status.ts';
-import { readControl, setPaused, reportComponent, removeComponent } from '../runtime/control-plane.ts';
+import { removeComponent } from '../runtime/control-plane.ts';
+import type { ControlLoop } from '../runtime/control-loop.ts';
+import { SyncControl } from './sync-control.ts';
 import { createSnapshotRequest } from '../runtime/snapshot-requests.ts';
 import { SnapshotMarkers } from './snapshot-markers.ts';
-import type { SourceLoadSampler } from '../../connectors/postgres/source-load.ts';
-import { decideThrottle, describeThrottle, throttleMetricLabel } from '../domain/throttle.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
 import type { EventSource, EventDecoder, DeadLetterSink, IncomingBatch, IncomingMessage } from '../domain/ports.ts';
@@ -51,8 +52,8 @@ export interface SyncServiceOptions {
   /** topic → table, to know which table a gap belongs to */
   topicTables: Map<string, CapturedTable>;
   config: SyncConfig;
-  /** the process's source-load sampler (undefined: no SOURCE_LOAD_QUERY) */
-  sourceLoad?: SourceLoadSampler | undefined;
+  /** the process's control loop (the control row and the source load, read once a second) */
+  control: ControlLoop;
   logger: Logger;
   metrics: Metrics;
   instance: string;
@@ -96,16 +97,9 @@ export class SyncService {
   private readonly applier: Applier;
   private readonly markers: SnapshotMarkers;
   private readonly errorWindow: ErrorRateWindow;
-  private controlTimer: NodeJS.Timeout | undefined;
+  private readonly control: SyncControl;
+  private leaveControl: (() => void) | undefined;
   private running: Promise<void> | undefined;
-  private controlPaused = false;
-  /** the write of the last pause this process decided, until it is recorded */
-  private pauseWrite: Promise<unknown> = Promise.resolve();
-  /** pauses this process decided (the control loop does not undo one with a read that began before it) */
-  private pausesDecided = 0;
-  private loadThrottled = false;
-  private sourcePaused = false;
-  private lastFailedCount = 0;
   /** partition ("topic\u0000partition") → commit time (ms) of the newest heartbeat applied from it */
   private readonly heartbeats = new Map<string, number>();
   private lastEventLagMs = 0;
@@ -149,6 +143,22 @@ export class SyncService {
       },
     });
     this.status.groupId = options.groupId;
+    this.control = new SyncControl({
+      pool: options.pool,
+      instance: options.instance,
+      source: options.source,
+      status: this.status,
+      sourceLoadThreshold: options.config.throttle.sourceLoadThreshold,
+      logger: options.logger,
+      metrics: options.metrics,
+      onResume: () => {
+        this.errorWindow.reset();
+        this.attempts.clear();
+      },
+      errorRatio: () => this.errorWindow.totals().ratio,
+      lagSeconds: () => this.currentLagSeconds(),
+      getStatus: () => this.getStatus(),
+    });
     // every series with known labels exists from the start
     for (const topic of options.topicTables.keys()) {
       options.metrics.offsetGaps.inc({ topic }, 0);
@@ -184,8 +194,7 @@ export class SyncService {
   }
 
   async start(): Promise<void> {
-    await this.controlTick();
-    this.controlTimer = setInterval(() => void this.controlTick(), 1000);
+    this.leaveControl = await this.options.control.register((snapshot) => this.control.onSnapshot(snapshot));
     this.status.state = this.controlPaused ? 'paused' : 'running';
     this.options.metrics.componentUp.set({ component: 'sync' }, 1);
     this.running = this.options.source.run((batch) => this.guardedBatch(batch)).catch((err) => {
@@ -198,7 +207,7 @@ export class SyncService {
   /** Drains: the batch in progress finishes and commits, then the consumer leaves. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.controlTimer) clearInterval(this.controlTimer);
+    this.leaveControl?.();
     await this.options.source.stop();
     await this.running;
     // a source may hand over one more batch while it leaves its group: it is refused, and the one
@@ -224,54 +233,9 @@ export class SyncService {
 
   // ---- control ------------------------------------------------------------------------------------
 
-  private async controlTick(): Promise<void> {
-    try {
-      await this.pauseWrite;
-      const pausesBefore = this.pausesDecided;
-      const control = await readControl(this.options.pool);
-      // a pause decided here while the row was being read is newer than what the read saw
-      if (this.pausesDecided === pausesBefore && control.paused !== this.controlPaused) {
-        this.controlPaused = control.paused;
-        if (!control.paused) {
-          this.errorWindow.reset();
-          this.attempts.clear();
-        }
-        this.options.logger.warn({ paused: control.paused, reason: control.reason, by: control.changedBy }, control.paused ? 'apply paused' : 'apply resumed');
-      }
-      if (this.pausesDecided === pausesBefore) {
-        this.status.paused = control.paused;
-        this.status.pausedReason = control.paused ? control.reason : null;
-      }
-      if (this.options.sourceLoad) {
-        const load = await this.options.sourceLoad.current();
-        const reason = decideThrottle({ sourceLoad: load }, { sourceLoadThreshold: this.options.config.throttle.sourceLoadThreshold });
-        const throttled = reason !== null;
-        if (throttled !== this.loadThrottled) this.options.logger.warn({ load, threshold: this.options.config.throttle.sourceLoadThreshold }, throttled ? 'apply throttled: source load above threshold' : 'apply throttle lifted');
-        this.loadThrottled = throttled;
-        this.status.throttled = throttled;
-        this.status.throttleReason = reason ? describeThrottle(reason) : null;
-        this.options.metrics.throttled.set({ reason: 'source_load' }, throttleMetricLabel('apply', reason) === 'source_load' ? 1 : 0);
-      }
-      const hold = this.controlPaused || this.loadThrottled;
-      if (hold && !this.sourcePaused) this.options.source.pause();
-      if (!hold && this.sourcePaused) this.options.source.resume();
-      this.sourcePaused = hold;
-      if (this.status.state === 'running' || this.status.state === 'paused') this.status.state = this.controlPaused ? 'paused' : 'running';
-      this.options.metrics.paused.set(this.controlPaused ? 1 : 0);
-      this.options.metrics.endToEndLagCurrent.set(this.currentLagSeconds());
-      this.options.metrics.errorRate.set(this.errorWindow.totals().ratio);
-      this.status.errorRatio = this.errorWindow.totals().ratio;
-      if (Date.now() - this.lastFailedCount >= 5000) {
-        this.lastFailedCount = Date.now();
-        const open = await this.options.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM prestamos_cdc.failed_records WHERE status = 'open'`);
-        this.options.metrics.failedRecordsOpen.set(Number(open.rows[0]!.n));
-      }
-      await reportComponent(this.options.pool, this.options.instance, { component: 'sync', status: this.getStatus() });
-    } catch (err) {
-      // before the migration objects exist (42P01) there is nothing to check yet
-      const missing = (err as { code?: string }).code === '42P01';
-      this.options.logger[missing ? 'debug' : 'warn']({ err: errorMessage(err) }, 'sync control check failed');
-    }
+  /** Paused by the control row or by this sync (control: sync-control.ts). */
+  private get controlPaused(): boolean {
+    return this.control.paused;
   }
 
   // ---- batches ---------------------------------------------------------------------------------------
@@ -337,18 +301,7 @@ export class SyncService {
 
   /** Pauses the apply (shared control row, metric, status, log) unless it is paused already. */
   private pauseApply(reason: string, logMessage: string): void {
-    if (this.controlPaused) return;
-    this.controlPaused = true;
-    this.pausesDecided++;
-    this.options.source.pause();
-    this.sourcePaused = true;
-    this.status.paused = true;
-    this.status.pausedReason = reason;
-    this.options.metrics.paused.set(1);
-    this.options.logger.error({ reason }, logMessage);
-    // the control loop waits for this write before it reads the control row again: a read that began
-    // before it would otherwise see "not paused" and lift the pause just made
-    this.pauseWrite = setPaused(this.options.pool, true, reason, `sync ${this.options.instance}`).catch((err) => this.options.logger.error({ err }, 'could not record the pause'));
+    this.control.pause(reason, logMessage);
   }
 
   async handleBatch(batch: IncomingBatch): Promise<void> {

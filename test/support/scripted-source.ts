@@ -6,6 +6,7 @@ import type { EventSource, IncomingBatch } from '../../services/domain/ports.ts'
 import { SyncService, topicTablesFor } from '../../services/sync/sync-service.ts';
 import { createMetrics } from '../../services/runtime/metrics.ts';
 import { silentLogger } from '../../services/runtime/logger.ts';
+import { ControlLoop } from '../../services/runtime/control-loop.ts';
 import type { ChangeEvent } from '../../services/domain/change-event.ts';
 
 export class ScriptedSource implements EventSource {
@@ -33,8 +34,9 @@ export function scriptedBatch(topic: string, partition: number, events: ChangeEv
   return { topic, partition, messages: events.map((event) => ({ origin: null, key: null, value: null, event })) };
 }
 
-/** A sync (no consumer group, no decoder, no dead-letter topic) that applies what `source` delivers. */
+/** A sync (no consumer group, no decoder, no dead-letter topic, a control loop of its own) that applies what `source` delivers. */
 export function syncOver(pool: pg.Pool, source: EventSource, instance: string): SyncService {
+  const logger = silentLogger();
   return new SyncService({
     pool,
     source,
@@ -43,7 +45,8 @@ export function syncOver(pool: pg.Pool, source: EventSource, instance: string): 
     groupId: null,
     topicTables: topicTablesFor((t) => `t.public.${t}`),
     config: { applyBatchSize: 100, maxApplyAttempts: 3, heartbeatIntervalMs: 1000, errorRate: { threshold: 0.5, windowSeconds: 60, minEvents: 1000 }, throttle: { sourceLoadThreshold: undefined } },
-    logger: silentLogger(),
+    control: new ControlLoop({ pool, logger }),
+    logger,
     metrics: createMetrics({ defaultMetrics: false }),
     instance,
   });

@@ -3,21 +3,29 @@
 // the next one (it does not retry one request for ever while the others wait); a one-loan request
 // still waiting when its loan is rolled back is `cancelled` (it would migrate the loan again).
 import { describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { useLegacyDatabase } from '../../support/legacy-fixture.ts';
-import { createTestDatabase } from '../../support/database.ts';
+import { useLegacyDatabase, withLegacyDatabase } from '../../support/legacy-fixture.ts';
 import { startTestProcess, waitForCatchUp, startMigrationFor, configFor, waitFor, testLogger } from '../../support/pipeline.ts';
-import { generateLegacyData, insertLegacyData } from '../../../services/testdata/generator.ts';
-import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
+import { generateLegacyData } from '../../../services/testdata/generator.ts';
 import { createLoanWriter } from '../../../services/sync/loan-writer.ts';
 import { createSnapshotRequest, unfinishedRequests } from '../../../services/runtime/snapshot-requests.ts';
 import { SNAPSHOT_MAX_ATTEMPTS } from '../../../services/domain/snapshot-request.ts';
 import { waitUntilApplied } from '../../../services/runtime/control-plane.ts';
+import type { Queryable } from '../../../services/runtime/queryable.ts';
 
 const data = generateLegacyData({ seed: 46, juntas: 2, loansPerJunta: 6, largeNotesShare: 0 });
 const fixture = useLegacyDatabase(data);
 const loans = [...data.prestamos].map((l) => l.id).sort();
 
+/** Makes the database refuse, with `message`, the snapshot chunks `condition` (SQL over NEW) picks. */
+async function refuseChunks(pool: Queryable, name: string, condition: string, message: string): Promise<void> {
+  await pool.query(`
+    CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF (${condition}) THEN RAISE EXCEPTION '${message}'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER ${name} BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION ${name}();`);
+}
 
 describe('snapshot request states', () => {
   it('a request the database keeps refusing fails with its error, and the next request is served', { timeout: 180_000 }, async () => {
@@ -27,15 +35,7 @@ describe('snapshot request states', () => {
     await waitForCatchUp(fixture.db, 120_000);
 
     // the database refuses every chunk of the one-loan requests for loans[0]
-    await fixture.pool.query(`
-      CREATE FUNCTION refuse_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.target_id = '${loans[0]}') THEN
-          RAISE EXCEPTION 'chunk refused for this loan';
-        END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER refuse_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_chunk();`);
+    await refuseChunks(fixture.pool, 'refuse_chunk', `EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.target_id = '${loans[0]}')`, 'chunk refused for this loan');
     const refused = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[0], reason: 'test', requestedBy: 'test' });
     const next = await createSnapshotRequest(fixture.pool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: loans[1], reason: 'test', requestedBy: 'test' });
     // "everything committed before now is applied" includes the loan re-syncs requested by now: not
@@ -67,15 +67,11 @@ describe('snapshot request states', () => {
 
   it('a loan request refused between the chunks of a table snapshot fails alone: the table snapshot goes on', { timeout: 180_000 }, async () => {
     // a second database, a first load of hundreds of small chunks
-    const big = await createTestDatabase('legacy');
-    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
-    let running: RunningProcess | undefined;
-    try {
-      const bigData = generateLegacyData({ seed: 48, juntas: 4, loansPerJunta: 40, largeNotesShare: 0 });
-      await insertLegacyData(bigPool, bigData);
+    const bigData = generateLegacyData({ seed: 48, juntas: 4, loansPerJunta: 40, largeNotesShare: 0 });
+    await withLegacyDatabase(bigData, 'legacy', async ({ db: big, pool: bigPool, track }) => {
       const refusedLoan = [...bigData.prestamos].map((l) => l.id).sort()[0]!;
       const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '4', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
-      running = await startTestProcess(big, { config });
+      track(await startTestProcess(big, { config }));
       await startMigrationFor(big, config);
       const table = await waitFor('the first load to be under way', async () => {
         const r = await bigPool.query<{ id: string }>(
@@ -84,15 +80,7 @@ describe('snapshot request states', () => {
         );
         return r.rows[0]?.id;
       }, 60_000);
-      await bigPool.query(`
-        CREATE FUNCTION refuse_loan_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.scope = 'loan') THEN
-            RAISE EXCEPTION 'loan chunk refused';
-          END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse_loan_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_loan_chunk();`);
+      await refuseChunks(bigPool, 'refuse_loan_chunk', `EXISTS (SELECT 1 FROM prestamos_cdc.snapshot_requests r WHERE r.id = NEW.request_id AND r.scope = 'loan')`, 'loan chunk refused');
       const loanRequest = await createSnapshotRequest(bigPool, { scope: 'loan', tables: ['Prestamo', 'PagoPrestamo'], targetId: refusedLoan, reason: 'test', requestedBy: 'test' });
       await waitFor('the table snapshot to be applied', async () => {
         const r = await bigPool.query<{ status: string }>(`SELECT status FROM prestamos_cdc.snapshot_requests WHERE id = $1`, [table]);
@@ -104,32 +92,17 @@ describe('snapshot request states', () => {
         return r.rows[0]!.status === 'failed' ? r.rows[0]! : false;
       }, 60_000);
       expect(failed.error).toContain('loan chunk refused');
-    } finally {
-      await running?.stop();
-      await bigPool.end();
-      await big.drop();
-    }
+    });
   });
 
   it('a table snapshot that keeps moving on between failures is not failed: it completes', { timeout: 240_000 }, async () => {
-    const big = await createTestDatabase('migrated');
-    const bigPool = new pg.Pool({ connectionString: big.url, max: 4 });
-    let running: RunningProcess | undefined;
-    try {
-      await insertLegacyData(bigPool, generateLegacyData({ seed: 49, juntas: 2, loansPerJunta: 25, largeNotesShare: 0 }));
-      // every other chunk the snapshot records is refused (a sequence is not rolled back with the refusal)
-      await bigPool.query(`
-        CREATE SEQUENCE chunk_attempts;
-        CREATE FUNCTION refuse_every_other_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-          IF NEW.source_table = 'Prestamo' THEN
-            IF nextval('chunk_attempts') % 2 = 0 THEN RAISE EXCEPTION 'chunk refused this time'; END IF;
-          END IF;
-          RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse_every_other_chunk BEFORE INSERT ON prestamos_cdc.snapshot_chunks FOR EACH ROW EXECUTE FUNCTION refuse_every_other_chunk();`);
+    await withLegacyDatabase(generateLegacyData({ seed: 49, juntas: 2, loansPerJunta: 25, largeNotesShare: 0 }), 'migrated', async ({ db: big, pool: bigPool, track }) => {
+      // every other chunk of Prestamo the snapshot records is refused (a sequence is not rolled back
+      // with the refusal; CASE keeps the other tables' chunks from counting)
+      await bigPool.query('CREATE SEQUENCE chunk_attempts');
+      await refuseChunks(bigPool, 'refuse_every_other_chunk', `CASE WHEN NEW.source_table = 'Prestamo' THEN nextval('chunk_attempts') % 2 = 0 ELSE false END`, 'chunk refused this time');
       const config = configFor(big, { SNAPSHOT_CHUNK_SIZE: '2', SNAPSHOT_MAX_CHUNKS_IN_FLIGHT: '1' });
-      running = await startTestProcess(big, { config });
+      track(await startTestProcess(big, { config }));
       await startMigrationFor(big, config);
       const refusals = await waitFor('the first load to be applied', async () => {
         const r = await bigPool.query<{ status: string; refused: string }>(
@@ -140,11 +113,7 @@ describe('snapshot request states', () => {
       }, 200_000);
       // far more failures than SNAPSHOT_MAX_ATTEMPTS, none twice at the same place
       expect(refusals).toBeGreaterThan(SNAPSHOT_MAX_ATTEMPTS);
-    } finally {
-      await running?.stop();
-      await bigPool.end();
-      await big.drop();
-    }
+    });
   });
 
   it('a one-loan request still waiting when its loan is rolled back is cancelled, with the reason', async () => {
