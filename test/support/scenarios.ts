@@ -89,6 +89,15 @@ export async function runPropertyScenario(o: ScenarioOptions): Promise<ScenarioR
     );
     await w.done;
     expect(w.stats.errors).toEqual([]);
+    // A reversal the stream must carry whatever the writers' timing did (a loan they cancel before the
+    // snapshot reads it never reaches the ledger): three loans the ledger holds as disbursed are cancelled.
+    await waitForCatchUp(o.db, 240_000);
+    const cancelled = await pool.query(
+      `UPDATE "Prestamo" SET estado = 'CANCELADO', "updatedAt" = now()
+        WHERE id IN (SELECT prestamo_id FROM capital_movements WHERE type = 'PRESTAMO' GROUP BY prestamo_id
+                      HAVING sum(CASE direction WHEN 'OUT' THEN amount ELSE -amount END) > 0 ORDER BY prestamo_id LIMIT 3)`,
+    );
+    expect(cancelled.rowCount).toBe(3);
     await waitForCatchUp(o.db, 240_000);
     const report = await expectConsistent(o.db);
     // The scenario really exercised what it claims.
