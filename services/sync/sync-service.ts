@@ -2,7 +2,9 @@
 // decodes and validates them, drops what the group already applied and notices gaps and restarts of
 // the offsets (offset-tracker.ts, offset-store.ts), applies the rows in batched transactions with the
 // offsets in the same transaction (applier.ts), and the truncates and snapshot markers
-// (snapshot-markers.ts) in stream order between them. A message that cannot be applied goes to the
+// (snapshot-markers.ts) in stream order between them. Through Kafka it handles several partitions at
+// once: the rows their batches bring at the same time share a transaction (group-commit.ts), within a
+// bound on the events held decoded (event-budget.ts). A message that cannot be applied goes to the
 // dead-letter topic and the failed-records table and the rest flows on; above the error-rate threshold
 // (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. On each
 // snapshot of the process's control loop (sync-control.ts) it follows the shared control row
@@ -30,6 +32,7 @@ import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRes
 import { readAppliedOffsets, readAppliedOffsetsOf, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
 import type { AppliedOffsets } from './offset-tracker.ts';
 import { GroupCommit, type Settled } from './group-commit.ts';
+import { EventBudget } from './event-budget.ts';
 import { isLsn } from '../domain/lsn.ts';
 
 export interface SyncConfig {
@@ -108,6 +111,8 @@ export class SyncService {
   private readonly inflightBatches = new Set<Promise<void>>();
   /** rows of the partitions handled at once, applied in shared transactions */
   private readonly rowApplies: GroupCommit<PartitionRows, number>;
+  /** bounds the events of the batches handled at once (decoded and held until applied) */
+  private readonly eventBudget: EventBudget;
   /** the applied offsets of the partitions handled at once, read in one statement */
   private readonly offsetReads: GroupCommit<{ topic: string; partition: number }, AppliedOffsets>;
   /** partition → failed attempts at the same position (bounded: APPLY_MAX_ATTEMPTS, then the apply pauses) */
@@ -135,6 +140,7 @@ export class SyncService {
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.markers = new SnapshotMarkers({ applier: this.applier, logger: options.logger, instance: options.instance, isStopping: () => this.stopping });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
+    this.eventBudget = new EventBudget(options.config.applyBatchSize);
     this.rowApplies = new GroupCommit({ run: (parts) => this.applyRowsOfPartitions(parts), weight: (p) => p.items.length, maxWeight: options.config.applyBatchSize });
     this.offsetReads = new GroupCommit({
       run: async (partitions) => {
@@ -243,6 +249,9 @@ export class SyncService {
   private async guardedBatch(batch: IncomingBatch): Promise<void> {
     // stopping: leave it unapplied and unresolved; it is delivered again to whoever consumes next
     if (this.stopping) return;
+    // the batch's share of the events held decoded at once (event-budget.ts)
+    const release = await this.eventBudget.acquire(batch.messages.length);
+    if (this.stopping) return release();
     let resolvedThrough: string | null = null;
     const tracked: IncomingBatch = {
       ...batch,
@@ -252,7 +261,7 @@ export class SyncService {
         batch.resolve!(offset);
       }),
     };
-    const p = this.handleBatch(tracked);
+    const p = this.handleBatch(tracked).finally(release);
     this.inflightBatches.add(p);
     try {
       await p;
