@@ -206,7 +206,7 @@ export async function throughputBenchmark(o: BenchOptions, only?: ('inline' | 'k
     const machine = await machineInfo(source.url());
     const checks = [];
     if (figures.kafka) checks.push(atLeast('kafka / native logical replication', figures.kafka.ratio, 0.3));
-    if (figures.inline) checks.push(atLeast('inline / native logical replication', figures.inline.ratio, 0.6));
+    if (figures.inline) checks.push(atLeast('inline / native logical replication', figures.inline.ratio, 0.5));
     const result: BenchResult = {
       name: 'throughput',
       date: new Date(started).toISOString(),
