@@ -13,6 +13,11 @@
 // lock lets one verify at a time; the others answer from the stored result.
 //
 // Rows wrong in two consecutive checks of their range and not in flight are handed to self-repair.
+//
+// While a table snapshot (the first load, or a table re-sync) is unfinished, background passes wait:
+// rows it has not reached yet would all be reported missing (and, twice in a row, handed to
+// self-repair), and the pass would compete with the load for the database. The status says what it
+// waits for; a fresh check (GET /consistency?fresh=true) still runs on demand.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -89,6 +94,8 @@ export class BackgroundVerifier {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lastError: string | null = null;
+  /** the table snapshot the background passes wait for (null: none) */
+  private waitingFor: string | null = null;
 
   constructor(o: BackgroundVerifierOptions) {
     this.options = o;
@@ -115,8 +122,8 @@ export class BackgroundVerifier {
     return readLatestVerification(this.options.pool);
   }
 
-  status(): { lastError: string | null; running: boolean } {
-    return { lastError: this.lastError, running: this.pass !== undefined };
+  status(): { lastError: string | null; running: boolean; waitingFor: string | null } {
+    return { lastError: this.lastError, running: this.pass !== undefined, waitingFor: this.waitingFor };
   }
 
   /** One background pass now (shared with one already running). */
@@ -164,7 +171,15 @@ export class BackgroundVerifier {
         }
         let loans = 0;
         let wrapped = false;
+        let ranges = 0;
         while (!this.stopped && loans < this.options.loansPerPass && !wrapped) {
+          // before every range: a table snapshot requested meanwhile (the first load right after the
+          // process started) ends the pass here
+          if (await this.waitsForTableSnapshot()) {
+            if (ranges === 0) return undefined;
+            break;
+          }
+          ranges++;
           const range = await nextJuntaRange(this.options.pool, this.cursor, Math.min(this.options.sliceLoans, this.options.loansPerPass));
           const report = await consistencyOfRange(this.options.pool, range, { limit: KEPT_LIST_LENGTH });
           const previous = this.keep({ range, report });
@@ -192,6 +207,17 @@ export class BackgroundVerifier {
     } finally {
       lock.release();
     }
+  }
+
+  /** Whether an unfinished table snapshot holds the background passes back (said in the log when it changes). */
+  private async waitsForTableSnapshot(): Promise<boolean> {
+    const snapshot = await unfinishedTableSnapshot(this.options.pool);
+    if (snapshot !== this.waitingFor) {
+      if (snapshot) this.options.logger.info({ waitingFor: snapshot }, 'background verification waits for a table snapshot to be applied');
+      else this.options.logger.info('table snapshot applied: background verification resumes');
+    }
+    this.waitingFor = snapshot;
+    return snapshot !== null;
   }
 
   private async freshOnce(): Promise<VerificationResult> {
@@ -237,6 +263,16 @@ export class BackgroundVerifier {
     await storeVerification(this.options.pool, result).catch((err) => this.options.logger.warn({ err: errorMessage(err) }, 'verification result could not be stored'));
     return result;
   }
+}
+
+/** The unfinished table-scope snapshot request (first load or re-sync), described; null: none. */
+async function unfinishedTableSnapshot(pool: pg.Pool): Promise<string | null> {
+  const r = await pool.query<{ id: string; tables: string[]; status: string }>(
+    `SELECT id::text, tables, status FROM prestamos_cdc.snapshot_requests
+      WHERE scope = 'tables' AND status IN ('pending', 'running', 'emitted') ORDER BY id LIMIT 1`,
+  );
+  const row = r.rows[0];
+  return row ? `table snapshot request ${row.id} (${row.tables.join(', ')}), ${row.status}` : null;
 }
 
 async function migrationObjectsPresent(pool: pg.Pool): Promise<boolean> {
