@@ -5,6 +5,7 @@
 import pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import { migrate, runSqlFile, LEGACY_SCHEMA_FILE, type MigrationOutcome } from '../../connectors/postgres/migrator.ts';
+import { transactionOn } from '../../connectors/postgres/transaction.ts';
 import { generateLegacyData, insertLegacyData, type LegacyData } from '../testdata/generator.ts';
 
 /** Loans per junta in the generated data (each junta also gets 12 members, 4 shares and 2 fines). */
@@ -74,14 +75,7 @@ export async function prepareDemoDatabase(options: DemoDatabaseOptions): Promise
     if (!any.rowCount) {
       resumed = false;
       const data = demoData(options.loans, options.seed);
-      await client.query('BEGIN');
-      try {
-        await insertLegacyData(client, data);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
+      await transactionOn(client, (c) => insertLegacyData(c, data));
       options.logger.info({ seed: options.seed, juntas: data.juntas.length, loans: data.prestamos.length, payments: data.pagos.length }, 'demo data generated');
     }
   } finally {

@@ -7,6 +7,7 @@
 //   whose worth held is not known; write guard state, shadow rows and the ledger differences.
 // The SQL verification of the reconciler derives the same values independently from the legacy
 // tables; each checks the other.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -19,6 +20,7 @@ import type { PreparedChange } from '../domain/apply-plan.ts';
 import { parseLsn, formatLsn } from '../domain/lsn.ts';
 import { parsePgSnapshot } from '../domain/visibility.ts';
 import { isTransientDbError, retryDelayMs } from '../../connectors/postgres/retry.ts';
+import { inTransaction } from '../../connectors/postgres/transaction.ts';
 import * as store from './shadow-store.ts';
 import type { Client } from './shadow-store.ts';
 
@@ -71,8 +73,6 @@ export interface ApplierOptions {
   maxAttempts?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export class Applier {
   private readonly pool: pg.Pool;
   private readonly logger: Logger;
@@ -92,20 +92,10 @@ export class Applier {
    */
   async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient | undefined;
       try {
-        client = await this.pool.connect();
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        client.release();
-        return result;
+        // a connection broken by a transient error must not go back to the pool
+        return await inTransaction(this.pool, work, 'BEGIN', isTransientDbError);
       } catch (err) {
-        if (client) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          // a broken connection must not go back to the pool
-          client.release(isTransientDbError(err) ? (err as Error) : undefined);
-        }
         if (!isTransientDbError(err) || attempt >= this.maxAttempts) throw err;
         const code = (err as { code?: string }).code ?? 'connection';
         this.metrics?.applyRetries.inc({ code });

@@ -9,6 +9,7 @@
 // (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. On each
 // snapshot of the process's control loop (sync-control.ts) it follows the shared control row
 // (pause/resume) and the source-load throttle, and reports its status.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -77,8 +78,6 @@ interface PartitionRows {
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The steps of an apply whose failure is retried a bounded number of times before the apply pauses. */
 const APPLY_STEPS = ['dead_letter', 'rows', 'truncate', 'snapshot_marker', 'batch'] as const;
@@ -684,4 +683,3 @@ export function topicTablesFor(topicOf: (table: CapturedTable) => string): Map<s
   return new Map(CAPTURED_TABLES.map((t) => [topicOf(t), t]));
 }
 
-export { sleep };

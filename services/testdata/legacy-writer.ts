@@ -4,6 +4,7 @@
 // juntas, shares and fines. Used by the demo, the benchmarks and the tests that need live writes.
 import type pg from 'pg';
 import { Prng, cents, rate4, makeId, largeNotes, timestamp3, LOAN_STATES } from './generator.ts';
+import { transactionOn } from '../../connectors/postgres/transaction.ts';
 
 export type WriterOp =
   | 'insertLoan'
@@ -280,12 +281,9 @@ export function startLegacyWriter(options: LegacyWriterOptions): LegacyWriter {
       try {
         for (let attempt = 1; ; attempt++) {
           try {
-            await client.query('BEGIN');
-            await runOp(op, client, prng);
-            await client.query('COMMIT');
+            await transactionOn(client, (c) => runOp(op, c, prng));
             break;
           } catch (err) {
-            await client.query('ROLLBACK').catch(() => undefined);
             const code = (err as { code?: string }).code;
             // A lock timeout (a migration's DDL) or a deadlock between workers is retried, like an app would.
             if ((code === '55P03' || code === '40P01') && attempt < 20) {
