@@ -9,10 +9,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { portOutsideEphemeralRange } from './ports.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -51,18 +51,6 @@ export function kafkaInstallation(): KafkaInstallation | Error {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   if (java.error || java.status !== 0) return new Error('java is not on PATH (OpenJDK 17 or newer)');
   return { version, libDir: path.join(dir, 'lib') };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function serverProperties(o: { brokerPort: number; controllerPort: number; dataDir: string; extra: Record<string, string> }): string {
@@ -123,9 +111,10 @@ export async function startApacheKafka(options: StartApacheKafkaOptions = {}): P
   const install = kafkaInstallation();
   if (install instanceof Error) throw install;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'prestamos-cdc-kafka-'));
-  const brokerPort = await freePort();
-  let controllerPort = await freePort();
-  while (controllerPort === brokerPort) controllerPort = await freePort();
+  // below the ephemeral range: restart() binds them again after an outage (test/support/ports.ts)
+  const brokerPort = await portOutsideEphemeralRange();
+  let controllerPort = await portOutsideEphemeralRange();
+  while (controllerPort === brokerPort) controllerPort = await portOutsideEphemeralRange();
   const propsFile = path.join(dataDir, 'server.properties');
   const log4jFile = path.join(dataDir, 'log4j2.yaml');
   const logFile = path.join(dataDir, 'broker.log');

@@ -7,6 +7,7 @@
 //   - the broker unreachable for 60 s (SIGSTOP/SIGCONT): the capture backs off and holds, the slot
 //     retains WAL (the metric rises), readiness is 503, then everything resumes with nothing lost.
 // Each scenario ends with the new tables and the ledger exactly what the legacy rows imply.
+import { portOutsideEphemeralRange } from '../../support/ports.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import path from 'node:path';
@@ -139,7 +140,8 @@ describe.skipIf(!kafkaAvailable())('fault tolerance', () => {
 
   it('survives a PostgreSQL restart under load: reconnects with backoff, readiness follows', { timeout: 300_000 }, async () => {
     // its own server, since this test restarts it
-    let server: EmbeddedServer = await startEmbeddedServer();
+    // on a port below the ephemeral range: it is bound again after the restart (test/support/ports.ts)
+    let server: EmbeddedServer = await startEmbeddedServer({ port: await portOutsideEphemeralRange() });
     const { dataDir, port } = server;
     cleanup.push(async () => {
       await server.stop();
