@@ -16,8 +16,9 @@
 //
 // While a table snapshot (the first load, or a table re-sync) is unfinished, background passes wait:
 // rows it has not reached yet would all be reported missing (and, twice in a row, handed to
-// self-repair), and the pass would compete with the load for the database. The status says what it
-// waits for; a fresh check (GET /consistency?fresh=true) still runs on demand.
+// self-repair), and the pass would compete with the load for the database. The ranges checked before
+// it are dropped and the cycle starts again once it is applied. The status says what it waits for; a
+// fresh check (GET /consistency?fresh=true) still runs on demand.
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
 import type { Metrics } from '../runtime/metrics.ts';
@@ -171,15 +172,10 @@ export class BackgroundVerifier {
         }
         let loans = 0;
         let wrapped = false;
-        let ranges = 0;
         while (!this.stopped && loans < this.options.loansPerPass && !wrapped) {
           // before every range: a table snapshot requested meanwhile (the first load right after the
-          // process started) ends the pass here
-          if (await this.waitsForTableSnapshot()) {
-            if (ranges === 0) return undefined;
-            break;
-          }
-          ranges++;
+          // process started) ends the pass here, with nothing published
+          if (await this.waitsForTableSnapshot()) return undefined;
           const range = await nextJuntaRange(this.options.pool, this.cursor, Math.min(this.options.sliceLoans, this.options.loansPerPass));
           const report = await consistencyOfRange(this.options.pool, range, { limit: KEPT_LIST_LENGTH });
           const previous = this.keep({ range, report });
@@ -209,9 +205,18 @@ export class BackgroundVerifier {
     }
   }
 
-  /** Whether an unfinished table snapshot holds the background passes back (said in the log when it changes). */
+  /**
+   * Whether an unfinished table snapshot holds the background passes back (said in the log when it
+   * changes). The ranges checked before it are dropped and the cycle starts again after it: they
+   * describe the tables before the snapshot rewrote them, and a merged answer must not count them.
+   */
   private async waitsForTableSnapshot(): Promise<boolean> {
     const snapshot = await unfinishedTableSnapshot(this.options.pool);
+    if (snapshot !== null) {
+      this.results = [];
+      this.cursor = '';
+      this.cycleComplete = false;
+    }
     if (snapshot !== this.waitingFor) {
       if (snapshot) this.options.logger.info({ waitingFor: snapshot }, 'background verification waits for a table snapshot to be applied');
       else this.options.logger.info('table snapshot applied: background verification resumes');
