@@ -102,6 +102,12 @@ export async function ensureTopics(options: {
     const final = await describeExisting(admin, options.wanted.map((w) => w.name));
     const missing = options.wanted.filter((w) => !final.some((e) => e.name === w.name)).map((w) => w.name);
     if (missing.length > 0) throw new Error(`Kafka topics still missing after creation: ${missing.join(', ')}`);
+    if (plan.create.length > 0) {
+      // a topic not yet listed (just created by someone else: metadata propagates) was "created"
+      // by nobody here: what exists now is checked like any existing topic
+      const now = planTopics({ wanted: options.wanted, existing: final, settings: options.settings, brokerCount: cluster.brokers.length });
+      if (now.refusals.length > 0) throw new TopicSettingsError(now.refusals);
+    }
     return new Map(final.map((e) => [e.name, { maxMessageBytes: Number(e.configs['max.message.bytes'] ?? String(options.settings.maxMessageBytes)), partitions: e.partitions }]));
   } finally {
     await admin.disconnect();
