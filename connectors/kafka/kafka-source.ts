@@ -1,6 +1,6 @@
-// The sync's input from Kafka: a consumer group over the table topics. Offsets are resolved only after
-// the handler resolves, i.e. after the database transaction that applied the batch has committed, and
-// committed to Kafka after the batch; a batch whose handler fails is fetched again.
+// The sync's input from Kafka: a consumer group over the table topics. Offsets
+// are committed to Kafka only after the handler resolves, i.e. after the database transaction that
+// applied the batch has committed; a batch whose handler fails is fetched again.
 import type { Consumer, Kafka } from 'kafkajs';
 import type { EventSource, IncomingBatch } from '../../services/domain/ports.ts';
 import type { Logger } from '../../services/runtime/logger.ts';
@@ -71,12 +71,7 @@ export class KafkaEventSource implements EventSource {
     await consumer.connect();
     await consumer.subscribe({ topics: this.options.topics, fromBeginning: true });
     await consumer.run({
-      // Offsets resolved after the database commit are committed by kafkajs after each batch, every
-      // partition with newly resolved offsets in one request: the partitions whose rows one transaction
-      // applied (group commit) cost one request, not one each. The database's record
-      // (services/sync/offset-store.ts) is what the sync trusts: messages a restart fetches again below
-      // it are recognised as applied and skipped.
-      autoCommit: true,
+      autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.options.partitionsConsumedConcurrently ?? 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
@@ -101,6 +96,7 @@ export class KafkaEventSource implements EventSource {
         });
         if (resolved === null) return;
         (this.options.crash ?? NO_CRASH).reached('sync.after-commit-before-offset-commit');
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(resolved) + 1n).toString() }]);
       },
     });
     // a replacement consumer keeps the hold (pause) its predecessor was under
