@@ -30,7 +30,7 @@ export class GroupCommit<Req, Res> {
   private readonly waiting: Waiting<Req, Res>[] = [];
   private running = false;
   private scheduled = false;
-  /** runs made so far, and the requests they served (for metrics and tests) */
+  /** runs made so far, and the requests they served (what the unit tests observe) */
   runs = 0;
   served = 0;
 

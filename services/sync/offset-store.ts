@@ -16,28 +16,31 @@ export interface OffsetUpdate {
   heartbeatAt: string | null;
 }
 
-/** What the group applied from one partition; `lock` (inside a transaction) holds the row until commit. */
-export async function readAppliedOffsets(db: Queryable, group: string, topic: string, partition: number, lock = false): Promise<AppliedOffsets> {
-  const r = await db.query<{ next_offset: string; applied_lsn: string | null }>(
+type OffsetRow = { next_offset: string; applied_lsn: string | null };
+const appliedOf = (row: OffsetRow): AppliedOffsets => ({ recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn });
+
+/** What the group applied from one partition, read inside a transaction and locked until it ends. */
+export async function lockAppliedOffsets(db: Queryable, group: string, topic: string, partition: number): Promise<AppliedOffsets> {
+  const r = await db.query<OffsetRow>(
     `SELECT next_offset::text, applied_lsn::text FROM prestamos_cdc.consumer_offsets
-      WHERE consumer_group = $1 AND topic = $2 AND partition = $3${lock ? ' FOR UPDATE' : ''}`,
+      WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
     [group, topic, partition],
   );
   const row = r.rows[0];
-  return row ? { recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn } : NEVER_APPLIED;
+  return row ? appliedOf(row) : NEVER_APPLIED;
 }
 
 /** What the group applied from each of `partitions` ("topic\u0000partition" → offsets), in one statement. */
 export async function readAppliedOffsetsOf(db: Queryable, group: string, partitions: readonly { topic: string; partition: number }[]): Promise<Map<string, AppliedOffsets>> {
   const out = new Map<string, AppliedOffsets>();
   if (partitions.length === 0) return out;
-  const r = await db.query<{ topic: string; partition: number; next_offset: string; applied_lsn: string | null }>(
+  const r = await db.query<OffsetRow & { topic: string; partition: number }>(
     `SELECT o.topic, o.partition, o.next_offset::text, o.applied_lsn::text
        FROM unnest($2::text[], $3::int[]) AS k(topic, partition)
        JOIN prestamos_cdc.consumer_offsets o ON o.consumer_group = $1 AND o.topic = k.topic AND o.partition = k.partition`,
     [group, partitions.map((p) => p.topic), partitions.map((p) => p.partition)],
   );
-  for (const row of r.rows) out.set(`${row.topic}\u0000${row.partition}`, { recorded: true, nextOffset: BigInt(row.next_offset), appliedLsn: row.applied_lsn });
+  for (const row of r.rows) out.set(`${row.topic}\u0000${row.partition}`, appliedOf(row));
   for (const p of partitions) if (!out.has(`${p.topic}\u0000${p.partition}`)) out.set(`${p.topic}\u0000${p.partition}`, NEVER_APPLIED);
   return out;
 }

@@ -30,7 +30,7 @@ import { isTransientDbError } from '../../connectors/postgres/retry.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import type { FailedRecordInput } from './shadow-store.ts';
 import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRestart, type TrackedMessage } from './offset-tracker.ts';
-import { readAppliedOffsets, readAppliedOffsetsOf, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import { lockAppliedOffsets, readAppliedOffsetsOf, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
 import type { AppliedOffsets } from './offset-tracker.ts';
 import { GroupCommit, type Settled } from './group-commit.ts';
 import { EventBudget } from './event-budget.ts';
@@ -383,7 +383,7 @@ export class SyncService {
   private async handleGap(batch: IncomingBatch, gap: OffsetGap): Promise<void> {
     const table = this.options.topicTables.get(batch.topic);
     await this.applier.transaction(async (client) => {
-      const now = await readAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, true);
+      const now = await lockAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition);
       const open = remainingGap(gap, now);
       if (!open) {
         this.options.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
@@ -421,7 +421,7 @@ export class SyncService {
       'offsets restarted below those the group applied: the topic was recreated or the broker lost data; applying it from here and re-syncing the table by snapshot',
     );
     await this.applier.transaction(async (client) => {
-      await readAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, true);
+      await lockAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition);
       await restartAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, restart.restartAt);
       if (table) await this.markers.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
     });
