@@ -108,14 +108,14 @@ export async function waitForCatchUp(db: TestDatabase, timeoutMs = 120_000): Pro
     },
     timeoutMs,
   );
-  const target = await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`);
+  const target = await committedPosition(db);
   await waitFor(
-    `the slot to confirm ${target.rows[0]!.lsn}`,
+    `the slot to confirm ${target}`,
     async () => {
       await writeHeartbeat(db);
       const r = await db.query<{ ok: boolean }>(
         `SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = current_database()`,
-        [target.rows[0]!.lsn],
+        [target],
       );
       return r.rows[0]?.ok === true;
     },
@@ -160,12 +160,22 @@ export async function expectConsistent(db: TestDatabase): Promise<ConsistencyRep
 }
 
 /**
+ * A WAL position past every transaction committed so far: the insert position. Not
+ * pg_current_wal_lsn() (the write position): with synchronous_commit off (the embedded server's
+ * setting) a commit's WAL can still sit in the WAL buffers, so the write position can be short of
+ * commits already made, and a wait for it returns before they have been streamed.
+ */
+export async function committedPosition(db: Pick<TestDatabase, 'query'>): Promise<string> {
+  return (await db.query<{ lsn: string }>(`SELECT pg_current_wal_insert_lsn()::text AS lsn`)).rows[0]!.lsn;
+}
+
+/**
  * Waits until everything committed before this call is published: the slot has confirmed the WAL
  * position of this moment (a fixed target: the server's WAL position keeps moving with the other test
  * files' databases).
  */
 export async function waitForPublished(db: TestDatabase, slot: string, timeoutMs = 120_000): Promise<void> {
-  const target = (await db.query<{ lsn: string }>(`SELECT pg_current_wal_lsn()::text AS lsn`)).rows[0]!.lsn;
+  const target = await committedPosition(db);
   await waitFor('the capture to publish everything committed so far', async () => {
     const r = await db.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok FROM pg_replication_slots WHERE slot_name = $1`, [slot, target]);
     return r.rows[0]?.ok;
