@@ -1,14 +1,15 @@
 // The sync: the batch runner. It reads change events (a Kafka consumer group, or the inline hand-off),
-// decodes and validates them, drops what the group already applied and notices gaps and restarts of
-// the offsets (offset-tracker.ts, offset-store.ts), applies the rows in batched transactions with the
-// offsets in the same transaction (applier.ts), and the truncates and snapshot markers
-// (snapshot-markers.ts) in stream order between them. Through Kafka it handles several partitions at
-// once: the rows their batches bring at the same time share a transaction (group-commit.ts), within a
-// bound on the events held decoded (event-budget.ts). A message that cannot be applied goes to the
-// dead-letter topic and the failed-records table and the rest flows on; above the error-rate threshold
-// (error-rate.ts) the apply pauses, and says so; a step that keeps failing pauses it too. On each
-// snapshot of the process's control loop (sync-control.ts) it follows the shared control row
-// (pause/resume) and the source-load throttle, and reports its status.
+// decodes and validates them, drops what the group already applied (offset-tracker.ts,
+// offset-store.ts; a gap or a restart of the offsets is offset-incidents.ts'), applies the rows in
+// batched transactions with the offsets in the same transaction (applier.ts), and the truncates
+// (truncate-apply.ts) and snapshot markers (snapshot-markers.ts) in stream order between them. Through
+// Kafka it handles several partitions at once: the rows their batches bring at the same time share a
+// transaction (group-commit.ts), within a bound on the events held decoded (event-budget.ts). A
+// message that cannot be applied (poison-isolation.ts finds it when the database refuses a run) goes
+// to the dead-letter topic and the failed-records table and the rest flows on; above the error-rate
+// threshold (error-rate.ts) the apply pauses, and says so; a step that keeps failing on the same batch
+// pauses it too (apply-steps.ts). On each snapshot of the process's control loop (sync-control.ts) it
+// follows the shared control row (pause/resume) and the source-load throttle, and reports its status.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from '../runtime/logger.ts';
@@ -23,15 +24,18 @@ import { SnapshotMarkers } from './snapshot-markers.ts';
 import type { ChangeEvent, CapturedTable } from '../domain/change-event.ts';
 import { opOf, sourceTimeOf, CAPTURED_TABLES } from '../domain/change-event.ts';
 import type { EventSource, EventDecoder, DeadLetterSink, IncomingBatch, IncomingMessage } from '../domain/ports.ts';
-import { Applier, prepareChange, versionOfPosition, type PreparedChange } from './applier.ts';
+import { Applier, prepareChange } from './applier.ts';
 import { ErrorRateWindow } from './error-rate.ts';
 import * as store from './shadow-store.ts';
 import { isTransientDbError } from '../../connectors/postgres/retry.ts';
 import { NO_CRASH, type CrashPoints } from '../runtime/crash-points.ts';
 import type { FailedRecordInput } from './shadow-store.ts';
-import { planBatch, appliedThrough, remainingGap, type OffsetGap, type OffsetRestart, type TrackedMessage } from './offset-tracker.ts';
-import { lockAppliedOffsets, readAppliedOffsetsOf, saveAppliedOffsets, restartAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
-import type { AppliedOffsets } from './offset-tracker.ts';
+import { planBatch, appliedThrough, type TrackedMessage, type AppliedOffsets } from './offset-tracker.ts';
+import { readAppliedOffsetsOf, saveAppliedOffsets, type OffsetUpdate } from './offset-store.ts';
+import { OffsetIncidents } from './offset-incidents.ts';
+import { APPLY_STEPS, ApplyStepError, StuckBatches, failedPosition, stepTransaction, type ApplyStep } from './apply-steps.ts';
+import { isolateRefused, type IsolatedItem, type Refused } from './poison-isolation.ts';
+import { applyTruncate } from './truncate-apply.ts';
 import { GroupCommit, type Settled } from './group-commit.ts';
 import { EventBudget } from './event-budget.ts';
 import { isLsn } from '../domain/lsn.ts';
@@ -64,11 +68,10 @@ export interface SyncServiceOptions {
   crash?: CrashPoints;
 }
 
-interface Item {
+/** A message of a batch, decoded: its event and prepared change, or why it cannot be applied. */
+interface Item extends IsolatedItem {
   message: IncomingMessage;
   event: ChangeEvent | null;
-  prepared: PreparedChange | null;
-  poison: { error: string; code: string } | null;
 }
 
 /** A run of row changes of one partition's batch, to apply with what other partitions hand in. */
@@ -78,21 +81,6 @@ interface PartitionRows {
 }
 
 const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
-
-/** The steps of an apply whose failure is retried a bounded number of times before the apply pauses. */
-const APPLY_STEPS = ['dead_letter', 'rows', 'truncate', 'snapshot_marker', 'batch'] as const;
-type ApplyStep = (typeof APPLY_STEPS)[number];
-
-/** A step of the apply that failed (not transiently): the batch is retried, then the apply pauses. */
-class ApplyStepError extends Error {
-  readonly step: ApplyStep;
-  override readonly cause: unknown;
-  constructor(step: ApplyStep, cause: unknown) {
-    super(`${step}: ${errorMessage(cause)}`);
-    this.step = step;
-    this.cause = cause;
-  }
-}
 
 export class SyncService {
   private readonly options: SyncServiceOptions;
@@ -114,8 +102,10 @@ export class SyncService {
   private readonly eventBudget: EventBudget;
   /** the applied offsets of the partitions handled at once, read in one statement */
   private readonly offsetReads: GroupCommit<{ topic: string; partition: number }, AppliedOffsets>;
-  /** partition → failed attempts at the same position (bounded: APPLY_MAX_ATTEMPTS, then the apply pauses) */
-  private readonly attempts = new Map<string, { position: string; count: number }>();
+  /** failed attempts at the same position, per partition (APPLY_MAX_ATTEMPTS, then the apply pauses) */
+  private readonly stuck: StuckBatches;
+  /** gaps and restarts of the offsets (through Kafka; null inline) */
+  private readonly incidents: OffsetIncidents | null;
   private readonly status: SyncStatus = {
     state: 'starting',
     paused: false,
@@ -139,6 +129,8 @@ export class SyncService {
     this.applier = new Applier({ pool: options.pool, logger: options.logger, metrics: options.metrics });
     this.markers = new SnapshotMarkers({ applier: this.applier, logger: options.logger, instance: options.instance, isStopping: () => this.stopping });
     this.errorWindow = new ErrorRateWindow(options.config.errorRate);
+    this.stuck = new StuckBatches(options.config.maxApplyAttempts);
+    this.incidents = options.groupId === null ? null : new OffsetIncidents({ applier: this.applier, markers: this.markers, groupId: options.groupId, topicTables: options.topicTables, logger: options.logger, metrics: options.metrics });
     this.eventBudget = new EventBudget(options.config.applyBatchSize);
     this.rowApplies = new GroupCommit({ run: (parts) => this.applyRowsOfPartitions(parts), weight: (p) => p.items.length, maxWeight: options.config.applyBatchSize });
     this.offsetReads = new GroupCommit({
@@ -158,7 +150,7 @@ export class SyncService {
       metrics: options.metrics,
       onResume: () => {
         this.errorWindow.reset();
-        this.attempts.clear();
+        this.stuck.clear();
       },
       errorRatio: () => this.errorWindow.totals().ratio,
       lagSeconds: () => this.currentLagSeconds(),
@@ -179,8 +171,8 @@ export class SyncService {
       ...this.status,
       lagSeconds: this.currentLagSeconds(),
       lastHeartbeatAt: horizon === null ? null : new Date(horizon).toISOString(),
-      gaps: [...this.status.gaps],
-      offsetRestarts: [...this.status.offsetRestarts],
+      gaps: this.incidents?.gaps ?? [],
+      offsetRestarts: this.incidents?.restarts ?? [],
     };
   }
 
@@ -264,7 +256,7 @@ export class SyncService {
     this.inflightBatches.add(p);
     try {
       await p;
-      this.attempts.delete(`${batch.topic}\u0000${batch.partition}`);
+      this.stuck.succeeded(batch);
     } catch (err) {
       await this.batchFailed(batch, resolvedThrough, err);
     } finally {
@@ -282,27 +274,14 @@ export class SyncService {
    */
   private async batchFailed(batch: IncomingBatch, resolvedThrough: string | null, err: unknown): Promise<void> {
     if (this.stopping || isTransientDbError(err)) throw err;
-    const step = err instanceof ApplyStepError ? err.step : 'batch';
-    const cause = err instanceof ApplyStepError ? err.cause : err;
-    const tp = `${batch.topic}\u0000${batch.partition}`;
-    const first = batch.messages[0];
-    const position = resolvedThrough !== null
-      ? (BigInt(resolvedThrough) + 1n).toString()
-      : first?.origin?.offset ?? (first?.event ? `${first.event.position.lsn}` : 'unknown');
-    const previous = this.attempts.get(tp);
-    const attempt = previous && previous.position === position ? previous.count + 1 : 1;
-    this.attempts.set(tp, { position, count: attempt });
-    this.options.metrics.applyAttemptsFailed.inc({ step });
-    const where = `${batch.topic}[${batch.partition}] at ${batch.messages[0]?.origin ? 'offset ' : 'position '}${position}`;
+    const position = failedPosition(batch, resolvedThrough);
+    const failure = this.stuck.failed(batch, position, err);
+    this.options.metrics.applyAttemptsFailed.inc({ step: failure.step });
     const max = this.options.config.maxApplyAttempts;
-    this.status.lastError = `${step} failed on ${where} (attempt ${attempt} of ${max}): ${errorMessage(cause)}`;
-    this.options.logger.error({ step, topic: batch.topic, partition: batch.partition, position, attempt, maxAttempts: max, err: errorMessage(cause) }, 'apply step failed; the batch is retried');
-    if (attempt >= max) {
-      this.pauseApply(`apply stuck: ${step} failed ${attempt} times on ${where}: ${errorMessage(cause)}`.slice(0, 2000), 'apply paused: a step keeps failing on the same batch');
-      this.attempts.delete(tp);
-    } else {
-      await sleep(Math.min(5000, 250 * 2 ** (attempt - 1)));
-    }
+    this.status.lastError = `${failure.step} failed on ${failure.where} (attempt ${failure.attempt} of ${max}): ${errorMessage(failure.cause)}`;
+    this.options.logger.error({ step: failure.step, topic: batch.topic, partition: batch.partition, position, attempt: failure.attempt, maxAttempts: max, err: errorMessage(failure.cause) }, 'apply step failed; the batch is retried');
+    if ('pause' in failure.decision) this.pauseApply(failure.decision.pause, 'apply paused: a step keeps failing on the same batch');
+    else await sleep(failure.decision.retryInMs);
     // inline: nothing of the batch may be acknowledged; Kafka: its unresolved part is fetched again
     if (!batch.resolve) throw err;
   }
@@ -319,7 +298,7 @@ export class SyncService {
       const applied = await this.offsetReads.submit({ topic: batch.topic, partition: batch.partition });
       const plan = planBatch(applied, items.map(trackedOf));
       if (plan.restart) {
-        await this.handleRestart(batch, plan.restart);
+        await this.incidents!.restart(batch, plan.restart);
       } else {
         // applied by some member of the group (before a crash, or before a rebalance moved the
         // partition here): nothing to do, but resolved so that the consumer moves past them
@@ -327,7 +306,7 @@ export class SyncService {
         items = items.slice(plan.repeated);
         const lastRepeated = repeated[repeated.length - 1]?.message.origin?.offset;
         if (lastRepeated !== undefined) batch.resolve?.(lastRepeated);
-        if (plan.gap && items.length > 0) await this.handleGap(batch, plan.gap);
+        if (plan.gap && items.length > 0) await this.incidents!.gap(batch, plan.gap);
       }
     }
     if (items.length === 0) return;
@@ -374,57 +353,6 @@ export class SyncService {
       const last = BigInt(messages[messages.length - 1]!.origin!.offset);
       this.options.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - last - 1n)));
     }
-  }
-
-  /**
-   * Messages that no member of the group applied are gone (retention): said loudly, and the table is
-   * re-synced — once the record, read again under its lock, confirms that nobody applied them meanwhile.
-   */
-  private async handleGap(batch: IncomingBatch, gap: OffsetGap): Promise<void> {
-    const table = this.options.topicTables.get(batch.topic);
-    await this.applier.transaction(async (client) => {
-      const now = await lockAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition);
-      const open = remainingGap(gap, now);
-      if (!open) {
-        this.options.logger.info({ topic: batch.topic, partition: batch.partition }, 'offsets before this batch were applied by another member of the group meanwhile: no gap');
-        return;
-      }
-      const lost = open.toOffset - open.fromOffset + 1n;
-      const range = { fromOffset: open.fromOffset.toString(), toOffset: open.toOffset.toString() };
-      this.options.metrics.offsetGaps.inc({ topic: batch.topic });
-      this.options.metrics.gapMessagesLost.inc({ topic: batch.topic }, Number(lost));
-      this.status.gaps.push({ topic: batch.topic, partition: batch.partition, ...range, newGroup: open.newGroup, at: new Date().toISOString() });
-      if (this.status.gaps.length > 20) this.status.gaps.shift();
-      const why = open.newGroup
-        ? `the consumer group ${this.options.groupId} never applied from this partition, whose oldest messages retention removed`
-        : 'messages were removed from Kafka before any member of the group applied them';
-      this.options.logger.error(
-        { topic: batch.topic, partition: batch.partition, ...range, lostMessages: lost.toString(), newGroup: open.newGroup, resync: table ?? null },
-        `offset gap: ${why}; re-syncing the table by snapshot`,
-      );
-      if (table) await this.markers.resyncTable(client, table, `offset gap on ${batch.topic}[${batch.partition}] offsets ${range.fromOffset}..${range.toOffset} (${lost} messages never applied${open.newGroup ? '; a new consumer group on a topic retention had trimmed' : ''})`);
-    });
-  }
-
-  /**
-   * The partition's offsets are not the ones the group applied (topic deleted and recreated, broker
-   * data loss): said loudly, the record restarts at this batch, which is applied whole, and the table is
-   * re-synced (what the old topic held unapplied is gone).
-   */
-  private async handleRestart(batch: IncomingBatch, restart: OffsetRestart): Promise<void> {
-    const table = this.options.topicTables.get(batch.topic);
-    this.options.metrics.offsetRestarts.inc({ topic: batch.topic });
-    this.status.offsetRestarts.push({ topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, at: new Date().toISOString() });
-    if (this.status.offsetRestarts.length > 20) this.status.offsetRestarts.shift();
-    this.options.logger.error(
-      { topic: batch.topic, partition: batch.partition, recordedNext: restart.recordedNext.toString(), restartAt: restart.restartAt.toString(), reason: restart.reason, resync: table ?? null },
-      'offsets restarted below those the group applied: the topic was recreated or the broker lost data; applying it from here and re-syncing the table by snapshot',
-    );
-    await this.applier.transaction(async (client) => {
-      await lockAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition);
-      await restartAppliedOffsets(client, this.options.groupId!, batch.topic, batch.partition, restart.restartAt);
-      if (table) await this.markers.resyncTable(client, table, `offsets of ${batch.topic}[${batch.partition}] restarted at ${restart.restartAt} below the applied ${restart.recordedNext} (topic recreated or broker data loss): ${restart.reason}`);
-    });
   }
 
   private async decode(message: IncomingMessage): Promise<Item> {
@@ -509,10 +437,8 @@ export class SyncService {
       for (const p of parts) results.push(await alone(p));
       return results;
     }
-    if (items.some((i) => i.event?.kind === 'snapshot')) (this.options.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
+    this.committed(items, t0);
     for (const p of parts) this.afterCommit(p.batch, p.items, 0, p.items.filter((i) => i.prepared !== null).length);
-    this.options.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-    this.options.metrics.applyBatchSize.observe(items.length);
     return parts.map((p) => ({ ok: true, value: p.items.length }));
   }
 
@@ -530,7 +456,7 @@ export class SyncService {
     const t0 = process.hrtime.bigint();
     // a message known to fail before anything is applied: the part ends where the rate would cross
     let items = stopAtCrossing ? this.untilErrorRateCrossed(all, (i) => i.poison !== null) : all;
-    let failed: { item: Item; error: string; code: string }[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
+    let failed: Refused<Item>[] = items.filter((i) => i.poison !== null).map((i) => ({ item: i, error: i.poison!.error, code: i.poison!.code }));
     let outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] as string[] };
     const record = (client: store.Client) =>
       this.recordApplied(client, failed.map((f) => this.failedRecord(f.item, f.error, f.code)), outcome.loansToResync, this.offsetUpdate(batch, items));
@@ -546,37 +472,15 @@ export class SyncService {
       // A message the database refuses (not a transient error): find it by applying one at a time, in
       // stream order, judging the error rate after each.
       this.options.logger.warn({ err: errorMessage(err), batch: items.length }, 'apply batch failed: isolating the failing messages');
-      const isolated: { item: Item; error: string; code: string }[] = [];
-      const counted: boolean[] = [];
-      outcome = { applied: 0, stale: 0, movements: 0, loansToResync: [] };
-      for (let k = 0; k < items.length; k++) {
-        const item = items[k]!;
-        if (item.poison) counted.push(true);
-        else if (item.prepared) {
-          try {
-            const one = await this.applier.transaction((client) => this.applier.applyChanges(client, [item.prepared!]));
-            outcome.applied += one.applied;
-            outcome.stale += one.stale;
-            outcome.movements += one.movements;
-            outcome.loansToResync.push(...one.loansToResync);
-            counted.push(false);
-          } catch (e) {
-            if (isTransientDbError(e)) throw e;
-            const code = (e as { code?: string }).code;
-            isolated.push({ item, error: errorMessage(e), code: code ? `sqlstate_${code}` : 'apply_failed' });
-            counted.push(true);
-          }
-        } else continue;
-        if (stopAtCrossing && this.errorWindow.firstBreach(counted) === counted.length - 1) {
-          items = items.slice(0, k + 1);
-          break;
-        }
-      }
+      const isolation = await isolateRefused(this.applier, items, (failures) => stopAtCrossing && this.errorWindow.firstBreach(failures) === failures.length - 1);
+      items = isolation.items;
+      outcome = isolation.outcome;
+      const isolated = isolation.refused;
       await this.sendDeadLetters(isolated);
       failed = [...failed, ...isolated];
       await this.transactionStep('rows', record);
     }
-    if (items.some((i) => i.event?.kind === 'snapshot')) (this.options.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
+    this.committed(items, t0);
     this.afterCommit(batch, items, failed.length, outcome.applied + outcome.stale);
     for (const f of failed) {
       this.options.metrics.applyErrors.inc({ reason: f.code });
@@ -584,9 +488,14 @@ export class SyncService {
       this.options.logger.error({ error: f.error, code: f.code, origin: f.item.message.origin, key: f.item.message.key }, 'message could not be applied: sent to the dead-letter topic and failed records');
     }
     if (items.length < all.length) this.pauseApply(this.errorWindow.breach() ?? 'error rate above the threshold', 'apply paused: error rate above the rollback threshold of the operators\' guide');
+    return items.length;
+  }
+
+  /** A transaction of rows committed (begun at `t0`): the crash point of a chunk's middle, the batch metrics. */
+  private committed(items: Item[], t0: bigint): void {
+    if (items.some((i) => i.event?.kind === 'snapshot')) (this.options.crash ?? NO_CRASH).reached('sync.mid-snapshot-chunk');
     this.options.metrics.applyBatchSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     this.options.metrics.applyBatchSize.observe(items.length);
-    return items.length;
   }
 
   /** The leading items up to the one at which the error rate would cross its threshold (all when none). */
@@ -596,7 +505,7 @@ export class SyncService {
     return at === null ? items : items.slice(0, counted[at]!.index + 1);
   }
 
-  private async sendDeadLetters(failed: { item: Item; error: string; code: string }[]): Promise<void> {
+  private async sendDeadLetters(failed: Refused<Item>[]): Promise<void> {
     if (failed.length === 0 || !this.options.deadLetter) return;
     try {
       await this.options.deadLetter.send(failed.map((f) => ({ origin: f.item.message.origin, key: f.item.message.key, value: f.item.message.value, error: f.error, errorCode: f.code })));
@@ -605,14 +514,9 @@ export class SyncService {
     }
   }
 
-  /** A transaction of one apply step; a failure other than a transient one is that step's. */
-  private async transactionStep<T>(step: ApplyStep, fn: (client: store.Client) => Promise<T>): Promise<T> {
-    try {
-      return await this.applier.transaction(fn);
-    } catch (err) {
-      if (isTransientDbError(err)) throw err;
-      throw new ApplyStepError(step, err);
-    }
+  /** A transaction of one apply step (apply-steps.ts). */
+  private transactionStep<T>(step: ApplyStep, work: (client: store.Client) => Promise<T>): Promise<T> {
+    return stepTransaction((w) => this.applier.transaction(w), step, work);
   }
 
   private afterCommit(batch: IncomingBatch, items: Item[], failed: number, processedOk: number): void {
@@ -645,23 +549,7 @@ export class SyncService {
     const e = item.event!;
     const offsets = this.offsetUpdate(batch, [item]);
     if (e.kind === 'truncate') {
-      const version = versionOfPosition(e.position);
-      // First the table's floor, in a transaction of its own: it waits for the applies that read the
-      // old floor, and every later apply of a change older than the truncate changes nothing — also one
-      // committed before it that another partition delivers after it.
-      await this.transactionStep('truncate', (client) => store.raiseTruncationFloor(client, e.table, e.position));
-      let after: string | null = null;
-      for (;;) {
-        const done = await this.transactionStep('truncate', async (client) => {
-          const keys = await this.applier.liveKeys(client, e.table, after, this.options.config.applyBatchSize);
-          const deletes = keys.map((key) => ({ table: e.table, key, version, row: null, sourceLsn: e.position.lsn, sourceXid: e.position.xid }) as PreparedChange);
-          await this.applier.applyChanges(client, deletes);
-          after = keys[keys.length - 1] ?? after;
-          if (keys.length < this.options.config.applyBatchSize) await saveAppliedOffsets(client, offsets);
-          return keys.length < this.options.config.applyBatchSize;
-        });
-        if (done) break;
-      }
+      await applyTruncate(this.applier, e, offsets, this.options.config.applyBatchSize);
       this.options.logger.warn({ table: e.table, lsn: e.position.lsn }, 'legacy table truncated: its rows were removed from the new tables and reversed in the ledger');
     } else if (e.kind === 'chunk-end') {
       await this.transactionStep('snapshot_marker', async (client) => {
