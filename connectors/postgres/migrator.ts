@@ -25,6 +25,7 @@ export const MIGRATION_FILES = [
   'background_verification.sql',
   'offsets_applied_lsn.sql',
   'truncation_floors.sql',
+  'pipeline_phase_derived.sql',
 ] as const;
 
 export const LEGACY_SCHEMA_FILE = 'legacy_schema.sql';

@@ -179,8 +179,7 @@ export async function cutover(options: CutoverOptions, to: ReadTarget, actor: st
       }
       await client.query('SELECT prestamos_cdc.route_reads($1)', [to]);
       const r = await client.query<{ at: string }>(
-        `UPDATE prestamos_cdc.pipeline SET reads_from = $1, reads_switched_at = now(), updated_at = now(),
-                phase = CASE WHEN $1 = 'new' THEN 'cut over' ELSE 'streaming' END
+        `UPDATE prestamos_cdc.pipeline SET reads_from = $1, reads_switched_at = now(), updated_at = now()
           WHERE name = 'main' RETURNING reads_switched_at::text AS at`,
         [to],
       );

@@ -56,8 +56,8 @@ export async function startMigration(options: StartOptions): Promise<StartResult
   const slot = await ensureSlot(options.databaseUrl, options.slotName, options.slotCreationTimeoutMs ?? 60_000);
   const snapshotRequestId = await inTransaction(options.pool, async (tx) => {
     const inserted = await tx.query(
-      `INSERT INTO prestamos_cdc.pipeline (name, slot_name, publication, topic_prefix, phase, started_by, started_at)
-       VALUES ('main', $1, $2, $3, 'snapshotting', $4, now()) ON CONFLICT (name) DO NOTHING RETURNING name`,
+      `INSERT INTO prestamos_cdc.pipeline (name, slot_name, publication, topic_prefix, started_by, started_at)
+       VALUES ('main', $1, $2, $3, $4, now()) ON CONFLICT (name) DO NOTHING RETURNING name`,
       [options.slotName, options.publicationName, options.topicPrefix, options.requestedBy],
     );
     if (!inserted.rowCount) return null;

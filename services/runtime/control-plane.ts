@@ -39,7 +39,6 @@ export interface PipelineRecord {
   slotName: string;
   publication: string;
   topicPrefix: string;
-  phase: string;
   startedBy: string | null;
   startedAt: string | null;
   readsFrom: 'legacy' | 'new';
@@ -48,7 +47,7 @@ export interface PipelineRecord {
 
 export async function readPipeline(db: Queryable, name = 'main'): Promise<PipelineRecord | null> {
   const r = await db.query(
-    `SELECT name, slot_name, publication, topic_prefix, phase, started_by, started_at::text, reads_from, reads_switched_at::text
+    `SELECT name, slot_name, publication, topic_prefix, started_by, started_at::text, reads_from, reads_switched_at::text
        FROM prestamos_cdc.pipeline WHERE name = $1`,
     [name],
   );
@@ -59,7 +58,6 @@ export async function readPipeline(db: Queryable, name = 'main'): Promise<Pipeli
     slotName: x.slot_name,
     publication: x.publication,
     topicPrefix: x.topic_prefix,
-    phase: x.phase,
     startedBy: x.started_by,
     startedAt: x.started_at,
     readsFrom: x.reads_from,

@@ -203,7 +203,6 @@ export const Pipeline = defineEntity({
     slotName: p.text().name('slot_name'),
     publication: p.text(),
     topicPrefix: p.text().name('topic_prefix'),
-    phase: p.text(),
     startedBy: p.text().nullable().name('started_by'),
     startedAt: p.datetime().nullable().name('started_at'),
     readsFrom: p.enum(['legacy', 'new'] as const).name('reads_from'),
