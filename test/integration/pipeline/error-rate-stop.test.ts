@@ -13,9 +13,8 @@ import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-reques
 import { startTestProcess, configFor, waitFor } from '../../support/pipeline.ts';
 import { metricValue } from '../../support/cli-process.ts';
 import { setPaused } from '../../../services/runtime/control-plane.ts';
-import { JsonEventCodec } from '../../../connectors/kafka/event-codec.ts';
-import { topicFor, keyOf } from '../../../connectors/kafka/envelope.ts';
-import type { ChangeEvent } from '../../../services/domain/change-event.ts';
+import { topicFor } from '../../../connectors/kafka/envelope.ts';
+import { loanCreated, produceMessages, streamPosition } from '../../support/hand-made-events.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
 
 let db: TestDatabase;
@@ -49,21 +48,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function loanChange(i: number, estado: string): ChangeEvent {
-  const at = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString().replace('Z', '000Z');
-  return {
-    kind: 'change',
-    table: 'Prestamo',
-    op: 'c',
-    key: `erl-${i}`,
-    after: {
-      id: `erl-${i}`, juntaId: 'j-er', miembroId: 'm-er', monto: '100.00', tasaInteres: '0.0100', cuotas: 3, estado,
-      fechaDesembolso: null, fechaVencimiento: null, observaciones: null, createdAt: at, updatedAt: at,
-    },
-    unchangedToast: [],
-    position: { lsn: `0/${(0x5000000 + i * 0x100).toString(16).toUpperCase()}`, seq: 1, xid: String(9000 + i), commitTime: at },
-  };
-}
+const base = { lsn: 0x5000000, xid: 9000 };
 
 async function appliedLoans(): Promise<string[]> {
   const r = await db.query<{ id: string }>(`SELECT id FROM "PrestamoNew" WHERE id LIKE 'erl-%' ORDER BY id`);
@@ -88,21 +73,10 @@ async function kafkaCommitted(client: Kafka): Promise<string | undefined> {
 
 describe.skipIf(!kafkaAvailable())('error-rate pause', () => {
   it('stops the batch in progress at the message that crossed the threshold, and resumes at the next one', { timeout: 180_000 }, async () => {
-    const codec = new JsonEventCodec(prefix);
-    const events = Array.from({ length: 10 }, (_, i) => loanChange(i, i === 6 ? 'NO-SUCH-STATE' : 'PENDIENTE'));
-    const messages = await Promise.all(events.map(async (e) => {
-      const encoded = await codec.encode(e, topic, keyOf(e));
-      return { key: encoded.key, value: encoded.value, partition: 0 };
-    }));
+    const events = Array.from({ length: 10 }, (_, i) => loanCreated(`erl-${i}`, 'j-er', streamPosition(i, base), i === 6 ? 'NO-SUCH-STATE' : 'PENDIENTE'));
+    // one produce request: one record batch on partition 0, fetched as one batch
+    await produceMessages(kafka.brokers, prefix, events.map((event) => ({ event, partition: 0 })));
     const client = new Kafka({ clientId: 'er-test', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
-    const producer = client.producer({ allowAutoTopicCreation: true });
-    await producer.connect();
-    try {
-      // one produce request: one record batch on partition 0, fetched as one batch
-      await producer.send({ topic, messages });
-    } finally {
-      await producer.disconnect();
-    }
 
     const control = await waitFor('the apply to pause', async () => {
       const r = await db.query<{ paused: boolean; reason: string }>(`SELECT paused, reason FROM prestamos_cdc.control`);

@@ -12,8 +12,8 @@ import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-reques
 import { startTestProcess, configFor, waitFor } from '../../support/pipeline.ts';
 import { metricValue } from '../../support/cli-process.ts';
 import { setPaused } from '../../../services/runtime/control-plane.ts';
-import { JsonEventCodec } from '../../../connectors/kafka/event-codec.ts';
-import { topicFor, keyOf } from '../../../connectors/kafka/envelope.ts';
+import { topicFor } from '../../../connectors/kafka/envelope.ts';
+import { loanCreated, produceMessages, streamPosition } from '../../support/hand-made-events.ts';
 import type { ChangeEvent } from '../../../services/domain/change-event.ts';
 import type { RunningProcess } from '../../../services/orchestrator/process-runner.ts';
 
@@ -45,43 +45,16 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function position() {
-  lsnSeq++;
-  const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, lsnSeq)).toISOString().replace('Z', '000Z');
-  return { lsn: `0/${(0x6000000 + lsnSeq * 0x100).toString(16).toUpperCase()}`, seq: 1, xid: String(20_000 + lsnSeq), commitTime: at };
-}
-
-function loanChange(id: string): ChangeEvent {
-  const p = position();
-  return {
-    kind: 'change', table: 'Prestamo', op: 'c', key: id,
-    after: { id, juntaId: 'j-gc', miembroId: 'm-gc', monto: '100.00', tasaInteres: '0.0100', cuotas: 3, estado: 'PENDIENTE', fechaDesembolso: null, fechaVencimiento: null, observaciones: null, createdAt: p.commitTime, updatedAt: p.commitTime },
-    unchangedToast: [], position: p,
-  };
-}
+const base = { lsn: 0x6000000, xid: 20_000 };
+const position = () => streamPosition(lsnSeq++, base);
+const loanChange = (id: string) => loanCreated(id, 'j-gc', position());
 
 function shareChange(id: string, cantidad: number, valorUnitario: string): ChangeEvent {
   const p = position();
   return { kind: 'change', table: 'Accion', op: 'c', key: id, after: { id, juntaId: 'j-gc', miembroId: 'm-gc', cantidad, valorUnitario, fecha: p.commitTime }, unchangedToast: [], position: p };
 }
 
-async function produce(events: { event: ChangeEvent; partition: number }[]): Promise<void> {
-  const codec = new JsonEventCodec(prefix);
-  const client = new Kafka({ clientId: 'gc-test', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
-  const producer = client.producer();
-  await producer.connect();
-  try {
-    const byTopic = new Map<string, { key: Buffer | string | null; value: Buffer | string | null; partition: number }[]>();
-    for (const { event, partition } of events) {
-      const topic = topicFor(prefix, (event as { table: 'Prestamo' | 'Accion' }).table);
-      const encoded = await codec.encode(event, topic, keyOf(event));
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), { key: encoded.key, value: encoded.value, partition }]);
-    }
-    await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-  } finally {
-    await producer.disconnect();
-  }
-}
+const produce = (events: { event: ChangeEvent; partition: number }[]) => produceMessages(kafka.brokers, prefix, events);
 
 const appliedLoans = async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "PrestamoNew" WHERE id LIKE 'gc-%'`)).rows[0]!.n);
 const recorded = async (topic: string) =>

@@ -5,16 +5,14 @@
 // the offsets recorded stop before the marker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Kafka, logLevel } from 'kafkajs';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { kafkaAvailable, startTestKafka, type TestKafka } from '../../support/kafka-broker.ts';
 import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-request-queue-fix.ts';
-
 import { startCli, metricValue, type CliProcess } from '../../support/cli-process.ts';
 import { waitFor } from '../../support/pipeline.ts';
-import { JsonEventCodec } from '../../../connectors/kafka/event-codec.ts';
-import { topicFor, keyOf } from '../../../connectors/kafka/envelope.ts';
+import { topicFor } from '../../../connectors/kafka/envelope.ts';
 import type { ChangeEvent } from '../../../services/domain/change-event.ts';
+import { loanCreated, produceMessages, streamPosition } from '../../support/hand-made-events.ts';
 
 let db: TestDatabase;
 let kafka: TestKafka;
@@ -44,39 +42,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString().replace('Z', '000Z');
-const lsn = (i: number) => `0/${(0x6000000 + i * 0x100).toString(16).toUpperCase()}`;
-
-function loanChange(i: number): ChangeEvent {
-  return {
-    kind: 'change', table: 'Prestamo', op: 'c', key: `stk-${i}`,
-    after: {
-      id: `stk-${i}`, juntaId: 'j-stk', miembroId: 'm-stk', monto: '100.00', tasaInteres: '0.0100', cuotas: 3, estado: 'PENDIENTE',
-      fechaDesembolso: null, fechaVencimiento: null, observaciones: null, createdAt: at(i), updatedAt: at(i),
-    },
-    unchangedToast: [],
-    position: { lsn: lsn(i), seq: 1, xid: String(7000 + i), commitTime: at(i) },
-  };
-}
+const base = { lsn: 0x6000000, xid: 7000 };
+const loanChange = (i: number) => loanCreated(`stk-${i}`, 'j-stk', streamPosition(i, base));
 
 const badMarker: ChangeEvent = {
   kind: 'chunk-end', table: 'Prestamo', scope: { kind: 'range', afterKey: null, throughKey: null }, keys: [], markers: 1, markerIndex: 0,
-  position: { lsn: lsn(1), snapshot: '100:100:', chunkId: '99999999999999999999', requestId: '1', readTime: at(1) },
+  position: { lsn: streamPosition(1, base).lsn, snapshot: '100:100:', chunkId: '99999999999999999999', requestId: '1', readTime: streamPosition(1, base).commitTime },
 };
 
 describe.skipIf(!kafkaAvailable())('a step that keeps failing', () => {
   it('pauses the apply after a bounded number of attempts, with the reason', { timeout: 180_000 }, async () => {
-    const codec = new JsonEventCodec(prefix);
-    const events = [loanChange(0), badMarker, loanChange(2)];
-    const messages = await Promise.all(events.map(async (e) => ({ ...(await codec.encode(e, topic, keyOf(e))), partition: 0 })));
-    const client = new Kafka({ clientId: 'stuck-test', brokers: kafka.brokers, logLevel: logLevel.NOTHING });
-    const producer = client.producer({ allowAutoTopicCreation: true });
-    await producer.connect();
-    try {
-      await producer.send({ topic, messages });
-    } finally {
-      await producer.disconnect();
-    }
+    await produceMessages(kafka.brokers, prefix, [loanChange(0), badMarker, loanChange(2)].map((event) => ({ event, partition: 0 })));
 
     const control = await waitFor('the apply to pause', async () => {
       const r = await db.query<{ paused: boolean; reason: string; changed_by: string }>(`SELECT paused, reason, changed_by FROM prestamos_cdc.control`);

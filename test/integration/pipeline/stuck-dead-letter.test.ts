@@ -14,9 +14,8 @@ import { installRequestQueueFix } from '../../../connectors/kafka/kafkajs-reques
 import { startCli, metricValue, type CliProcess } from '../../support/cli-process.ts';
 import { waitFor } from '../../support/pipeline.ts';
 import { setPaused } from '../../../services/runtime/control-plane.ts';
-import { JsonEventCodec } from '../../../connectors/kafka/event-codec.ts';
-import { topicFor, keyOf, deadLetterTopic } from '../../../connectors/kafka/envelope.ts';
-import type { ChangeEvent } from '../../../services/domain/change-event.ts';
+import { topicFor, deadLetterTopic } from '../../../connectors/kafka/envelope.ts';
+import { loanCreated, produceMessages, streamPosition } from '../../support/hand-made-events.ts';
 
 let db: TestDatabase;
 let kafka: TestKafka;
@@ -54,19 +53,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const at = (i: number) => new Date(Date.UTC(2026, 0, 2, 0, 0, i)).toISOString().replace('Z', '000Z');
-
-function loanChange(i: number): ChangeEvent {
-  return {
-    kind: 'change', table: 'Prestamo', op: 'c', key: `sdl-${i}`,
-    after: {
-      id: `sdl-${i}`, juntaId: 'j-sdl', miembroId: 'm-sdl', monto: '100.00', tasaInteres: '0.0100', cuotas: 3, estado: 'PENDIENTE',
-      fechaDesembolso: null, fechaVencimiento: null, observaciones: null, createdAt: at(i), updatedAt: at(i),
-    },
-    unchangedToast: [],
-    position: { lsn: `0/${(0x7000000 + i * 0x100).toString(16).toUpperCase()}`, seq: 1, xid: String(8000 + i), commitTime: at(i) },
-  };
-}
+const base = { lsn: 0x7000000, xid: 8000, day: 2 };
+const loanChange = (i: number) => loanCreated(`sdl-${i}`, 'j-sdl', streamPosition(i, base));
 
 async function loans(): Promise<string[]> {
   return (await db.query<{ id: string }>(`SELECT id FROM "PrestamoNew" WHERE id LIKE 'sdl-%' ORDER BY id`)).rows.map((r) => r.id);
@@ -78,23 +66,11 @@ describe.skipIf(!kafkaAvailable())('a dead-letter send that keeps failing', () =
     await admin.deleteTopics({ topics: [dlq], timeout: 30_000 });
     await waitFor('the dead-letter topic to be gone', async () => !(await admin.listTopics()).includes(dlq), 60_000);
 
-    const codec = new JsonEventCodec(prefix);
-    const v0 = loanChange(0);
-    const v2 = loanChange(2);
-    const producer = new Kafka({ clientId: 'stuck-dlq-producer', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer();
-    await producer.connect();
-    try {
-      await producer.send({
-        topic,
-        messages: [
-          { ...(await codec.encode(v0, topic, keyOf(v0))), partition: 0 },
-          { key: 'poison', value: Buffer.from('not a change event'), partition: 0 },
-          { ...(await codec.encode(v2, topic, keyOf(v2))), partition: 0 },
-        ],
-      });
-    } finally {
-      await producer.disconnect();
-    }
+    await produceMessages(kafka.brokers, prefix, [
+      { event: loanChange(0), partition: 0 },
+      { table: 'Prestamo', key: 'poison', value: Buffer.from('not a change event'), partition: 0 },
+      { event: loanChange(2), partition: 0 },
+    ]);
 
     const control = await waitFor('the apply to pause', async () => {
       const r = await db.query<{ paused: boolean; reason: string }>(`SELECT paused, reason FROM prestamos_cdc.control`);
